@@ -1,0 +1,141 @@
+"""Gradient training (BPTT through ``lax.scan``) with Optax.
+
+:func:`fit` is method-agnostic: it takes a model, a loss ``loss_fn(model, inputs, targets) ->
+(loss, aux)``, a deterministic batch source and a validation function, and returns the best
+model by validation score (accuracy first, then lower validation loss). One jitted update
+function is traced once and reused for every step (``FitResult.traces`` counts traces).
+
+Trainable leaves are chosen by a boolean pytree (``trainable``); everything else is held fixed.
+After each update an optional ``project`` function maps the model back into its valid set
+(e.g. time constants clipped to a minimum).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..errors import SpikefleetError, expect
+
+__all__ = ["FitConfig", "FitResult", "fit", "TrainingDiverged"]
+
+
+class TrainingDiverged(SpikefleetError):
+    """The loss or a gradient became NaN/inf."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    steps: int = 400
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    grad_clip: float = 1.0
+    eval_every: int = 25
+    patience: int = 0  # evaluations without improvement before stopping; 0 = run all steps
+    target_accuracy: Optional[float] = None  # stop once validation accuracy reaches this
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "eval_every"):
+            value = getattr(self, name)
+            expect(isinstance(value, int) and value > 0, f"FitConfig.{name}", "a positive integer", value)
+        expect(self.learning_rate > 0, "FitConfig.learning_rate", "a positive number", self.learning_rate)
+        expect(self.patience >= 0, "FitConfig.patience", "a non-negative integer", self.patience)
+
+
+@dataclass
+class FitResult:
+    model: Any
+    best_step: int
+    best_metrics: dict
+    history: list = field(default_factory=list)  # one dict per evaluation
+    traces: int = 0  # how many times the update step was traced (1 = no recompilation)
+
+
+def _score(metrics: dict) -> tuple:
+    return (metrics.get("accuracy", 0.0), -metrics.get("loss", math.inf))
+
+
+def make_update(loss_fn: Callable, optimizer: optax.GradientTransformation, counter: list):
+    """Jitted ``update(diff, static, opt_state, inputs, targets) -> (diff, opt_state, loss, aux)``."""
+
+    @eqx.filter_jit
+    def update(diff, static, opt_state, inputs, targets):
+        counter[0] += 1  # runs only while tracing
+
+        def objective(d):
+            return loss_fn(eqx.combine(d, static), inputs, targets)
+
+        (loss, aux), grads = eqx.filter_value_and_grad(objective, has_aux=True)(diff)
+        updates, opt_state = optimizer.update(grads, opt_state, diff)
+        finite = jnp.isfinite(loss) & jnp.all(jnp.asarray(
+            [jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
+        return eqx.apply_updates(diff, updates), opt_state, loss, aux, finite
+
+    return update
+
+
+def fit(model, loss_fn: Callable, batches: Callable[[int], tuple], validate: Callable[[Any], dict],
+        config: FitConfig, *, trainable=None, project: Callable | None = None, progress: bool = True,
+        desc: str = "train") -> FitResult:
+    """Train ``model``; returns the best model by validation score.
+
+    Args:
+        loss_fn: ``(model, inputs, targets) -> (scalar loss, aux dict)``; jit-compatible.
+        batches: ``step -> (inputs [B, T, C], targets [B, T, O])``, deterministic in ``step``.
+        validate: ``model -> {"accuracy": float, "loss": float, ...}`` (run on the host).
+        trainable: boolean pytree like ``model`` (default: every floating-point array).
+        project: ``model -> model`` applied after every update.
+    """
+    from tqdm.auto import tqdm
+
+    spec = trainable if trainable is not None else jax.tree_util.tree_map(eqx.is_inexact_array, model)
+    optimizer = optax.chain(optax.clip_by_global_norm(config.grad_clip), optax.adam(config.learning_rate))
+    diff, static = eqx.partition(model, spec)
+    opt_state = optimizer.init(diff)
+    counter = [0]
+    update = make_update(loss_fn, optimizer, counter)
+
+    best_model, best_metrics, best_step = model, validate(model), 0
+    history = [{"step": 0, **best_metrics}]
+    stale = 0
+    bar = tqdm(total=config.steps, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    try:
+        for step in range(1, config.steps + 1):
+            inputs, targets = batches(step)
+            new_diff, new_opt, loss, aux, finite = update(diff, static, opt_state, inputs, targets)
+            if not bool(finite):
+                raise TrainingDiverged(f"{desc}: loss or gradient became non-finite at step {step} "
+                                       f"(loss={float(loss)}); the best model so far (step {best_step}) is kept. "
+                                       "Lower the learning rate or check the inputs.")
+            diff, opt_state = new_diff, new_opt
+            if project is not None:
+                diff, _ = eqx.partition(project(eqx.combine(diff, static)), spec)
+            bar.update(1)
+            if step % config.eval_every == 0 or step == config.steps:
+                metrics = validate(eqx.combine(diff, static))
+                history.append({"step": step, "train_loss": float(loss), **metrics})
+                bar.set_postfix(loss=f"{float(loss):.4f}", val_acc=f"{metrics.get('accuracy', float('nan')):.3f}")
+                if _score(metrics) > _score(best_metrics):
+                    best_model, best_metrics, best_step, stale = eqx.combine(diff, static), metrics, step, 0
+                else:
+                    stale += 1
+                if config.patience and stale >= config.patience:
+                    break
+                if config.target_accuracy is not None and best_metrics.get("accuracy", 0) >= config.target_accuracy:
+                    break
+    finally:
+        bar.close()
+    return FitResult(model=best_model, best_step=best_step, best_metrics=best_metrics, history=history,
+                     traces=counter[0])
+
+
+def seed_stream(seed: int, stream: int, index: int = 0) -> int:
+    """A 32-bit integer seed derived from ``(seed, stream, index)`` (independent streams)."""
+    return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])

@@ -1,0 +1,131 @@
+"""Training recipes: a task + a method -> a trained design with its metadata.
+
+Methods here:
+
+* ``teacher`` — the Network ADS tanh rate network (``N̂ = 64`` for XOR), BPTT on the output
+  MSE; time constants are kept at or above 10 ms.
+* ``bptt`` — a recurrent LIF spiking network trained with surrogate-gradient BPTT on the
+  output MSE plus a firing-rate regulariser.
+
+Seeds: ``seed`` determines everything. The model init key is ``PRNGKey(seed)``; training
+batch ``i`` uses task seed ``seed_stream(seed, 1, i)``, validation ``seed_stream(seed, 2)``.
+Test trials (``spikefleet evaluate``) use stream 3, so they are fresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ..errors import expect
+from ..evaluation import evaluate_model
+from ..network import RateConfig, SpikingConfig, init_rate, init_spiking
+from ..simulate import simulate_batch
+from .bptt import FitConfig, fit, seed_stream
+
+__all__ = ["METHODS", "TrainOutput", "train", "default_fit_config"]
+
+TRAIN_STREAM, VAL_STREAM, TEST_STREAM = 1, 2, 3
+
+
+@dataclass
+class TrainOutput:
+    model: Any
+    info: dict
+
+
+def default_fit_config(method: str) -> FitConfig:
+    """Adam(3e-3), batch 32; teacher 400 steps, BPTT 400 steps; validation every 50 steps."""
+    expect(method in METHODS, "method", f"one of {sorted(METHODS)}", method)
+    return FitConfig(steps=400, batch_size=32, learning_rate=3e-3, eval_every=50)
+
+
+# ----------------------------------------------------------------------------------- teacher
+def _teacher_model(task, key, hidden: int):
+    return init_rate(RateConfig(n_in=task.n_in, n_hidden=hidden, n_out=task.n_out, dt=task.dt, min_tau=10e-3), key)
+
+
+def _teacher_loss(model, inputs, targets):
+    outputs = simulate_batch(model, inputs).outputs
+    mse = jnp.mean((outputs - targets) ** 2)
+    return mse, {"mse": mse}
+
+
+def _teacher_project(model):
+    return eqx.tree_at(lambda m: m.units.tau, model, jnp.clip(model.units.tau, 10e-3, 1.0))
+
+
+# -------------------------------------------------------------------------------------- bptt
+def _bptt_model(task, key, hidden: int):
+    config = SpikingConfig(n_in=task.n_in, n_hidden=hidden, n_out=task.n_out, dt=task.dt,
+                           surrogate="fast-sigmoid", surrogate_params=(("slope", 5.0),))
+    return init_spiking(config, key, tau_mem=20e-3, tau_syn=50e-3, tau_out=50e-3,
+                        in_scale=1.0, rec_scale=0.3, out_scale=0.3)
+
+
+RATE_TARGET_HZ = 20.0
+RATE_WEIGHT = 1e-4
+
+
+def _bptt_loss(model, inputs, targets):
+    result = simulate_batch(model, inputs, record=("spikes",))
+    mse = jnp.mean((result.outputs - targets) ** 2)
+    rates = result.traces["spikes"].mean(axis=1) / model.dt  # [B, N] Hz
+    rate_penalty = jnp.mean((rates.mean(axis=0) - RATE_TARGET_HZ) ** 2) * RATE_WEIGHT
+    return mse + rate_penalty, {"mse": mse, "rate_hz": rates.mean()}
+
+
+def _bptt_trainable(model):
+    spec = jax.tree_util.tree_map(lambda _: False, model)
+    return eqx.tree_at(
+        lambda m: (m.w_in, m.w_rec, m.w_out, m.b_out, m.neurons.bias, m.neurons.tau_mem, m.neurons.tau_syn),
+        spec, (True,) * 7)
+
+
+def _bptt_project(model):
+    n = model.neurons
+    model = eqx.tree_at(lambda m: (m.neurons.tau_mem, m.neurons.tau_syn, m.w_rec), model,
+                        (jnp.clip(n.tau_mem, 2 * model.dt, 0.5), jnp.clip(n.tau_syn, 2 * model.dt, 0.5),
+                         model.w_rec * (1.0 - jnp.eye(model.w_rec.shape[0]))))
+    return model
+
+
+METHODS = {
+    "teacher": dict(model=_teacher_model, loss=_teacher_loss, project=_teacher_project, trainable=None,
+                    hidden=64, kind="rate"),
+    "bptt": dict(model=_bptt_model, loss=_bptt_loss, project=_bptt_project, trainable=_bptt_trainable,
+                 hidden=128, kind="spiking"),
+}
+
+
+def train(task, method: str, seed: int, *, fit_config: FitConfig | None = None, hidden: int | None = None,
+          val_trials: int = 200, progress: bool = True, **fit_overrides) -> TrainOutput:
+    """Train a design for ``task`` with ``method`` from ``seed``; returns the model and its info."""
+    expect(method in METHODS, "method", f"one of {sorted(METHODS)}", method)
+    expect(isinstance(seed, int) and seed >= 0, "seed", "a non-negative integer", seed)
+    recipe = METHODS[method]
+    hidden = recipe["hidden"] if hidden is None else hidden
+    expect(isinstance(hidden, int) and hidden > 0, "hidden", "a positive integer", hidden)
+    config = fit_config or default_fit_config(method)
+    if fit_overrides:
+        config = replace(config, **fit_overrides)
+    model = recipe["model"](task, jax.random.PRNGKey(seed), hidden)
+    val = task.generate(val_trials, seed_stream(seed, VAL_STREAM))
+
+    def batches(step):
+        b = task.generate(config.batch_size, seed_stream(seed, TRAIN_STREAM, step))
+        return jnp.asarray(b.inputs), jnp.asarray(b.targets)
+
+    trainable = recipe["trainable"](model) if recipe["trainable"] else None
+    result = fit(model, recipe["loss"], batches, lambda m: evaluate_model(m, task, val), config,
+                 trainable=trainable, project=recipe["project"], progress=progress, desc=f"{task.name}/{method}")
+    info = {
+        "task": task.name, "method": method, "seed": seed, "hidden": hidden,
+        "fit": asdict(config), "best_step": result.best_step,
+        "validation": result.best_metrics, "history": result.history,
+    }
+    return TrainOutput(model=result.model, info=info)
