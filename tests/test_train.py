@@ -78,7 +78,7 @@ def test_early_stopping_with_patience():
 def test_nan_loss_stops_training_with_step_in_message():
     model = recipes._teacher_model(TASK, jax.random.PRNGKey(0), 8)
 
-    def loss(m, x, y):
+    def loss(m, x, y, key):
         value = jnp.mean(m.w_out) * jnp.where(jnp.sum(x) > -1e9, jnp.nan, 1.0)
         return value, {}
 

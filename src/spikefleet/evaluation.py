@@ -20,8 +20,9 @@ __all__ = ["run_outputs", "evaluate_model"]
 @eqx.filter_jit
 def _outputs_and_rates(net, inputs):
     if isinstance(net, SpikingNetwork):
-        result = simulate_batch(net, inputs, record=("spikes",))
-        rate = result.traces["spikes"].mean(axis=(1, 2)) / net.dt  # [B] Hz per neuron
+        result = simulate_batch(net, inputs, accumulate=("spikes",))
+        steps = inputs.shape[1]
+        rate = result.totals["spikes"].mean(axis=-1) / (steps * net.dt)  # [B] Hz per neuron
         return result.outputs, rate
     result = simulate_batch(net, inputs)
     return result.outputs, jnp.zeros(inputs.shape[0])

@@ -25,6 +25,7 @@ class SimResult(NamedTuple):
     outputs: jax.Array  # [T, O] (or [B, T, O])
     traces: dict  # name -> [T, ...] (or [B, T, ...]) for every recorded name
     final_state: Any
+    totals: dict = {}  # name -> trace summed over time (for every accumulated name)
 
 
 def _check_inputs(net, inputs, batched: bool):
@@ -35,8 +36,8 @@ def _check_inputs(net, inputs, batched: bool):
     expect(shape[-1] == net.config.n_in, "inputs", f"last axis of size n_in={net.config.n_in}", shape)
 
 
-def simulate(net, inputs, *, key=None, record: Sequence[str] = (), initial_state=None,
-             current=None) -> SimResult:
+def simulate(net, inputs, *, key=None, record: Sequence[str] = (), accumulate: Sequence[str] = (),
+             initial_state=None, current=None) -> SimResult:
     """Simulate one sample.
 
     Args:
@@ -49,26 +50,38 @@ def simulate(net, inputs, *, key=None, record: Sequence[str] = (), initial_state
         current: optional ``[T, N]`` extra current injected into the neurons.
     """
     _check_inputs(net, inputs, batched=False)
-    record = tuple(record)
+    record, accumulate = tuple(record), tuple(accumulate)
     state = net.init_state() if initial_state is None else initial_state
     inputs = jnp.asarray(inputs, jnp.float32)
     steps = jnp.arange(inputs.shape[0])
     extra = None if current is None else jnp.asarray(current, jnp.float32)
 
     def body(carry, xs):
+        net_state, totals = carry
         t, x_t, j_t = xs
         step_key = None if key is None else jax.random.fold_in(key, t)
-        carry, y, traces = net.step(carry, x_t, key=step_key, current=j_t)
-        missing = [name for name in record if name not in traces]
-        if missing:
-            raise ValueError(f"record: unknown trace(s) {missing}; available: {sorted(traces)}")
-        return carry, (y, {name: traces[name] for name in record})
+        net_state, y, traces = net.step(net_state, x_t, key=step_key, current=j_t)
+        for arg, names in (("record", record), ("accumulate", accumulate)):
+            missing = [name for name in names if name not in traces]
+            if missing:
+                raise ValueError(f"{arg}: unknown trace(s) {missing}; available: {sorted(traces)}")
+        totals = {name: totals[name] + traces[name] for name in accumulate}
+        return (net_state, totals), (y, {name: traces[name] for name in record})
 
-    final, (outputs, traces) = jax.lax.scan(body, state, (steps, inputs, extra))
-    return SimResult(outputs=outputs, traces=traces, final_state=final)
+    totals0 = {}
+    if accumulate:
+        first_current = None if extra is None else extra[0]
+        shapes = jax.eval_shape(lambda: net.step(state, inputs[0], key=key, current=first_current)[2])
+        for name in accumulate:
+            if name not in shapes:
+                raise ValueError(f"accumulate: unknown trace(s) {[name]}; available: {sorted(shapes)}")
+            totals0[name] = jnp.zeros(shapes[name].shape, shapes[name].dtype)
+    (final, totals), (outputs, traces) = jax.lax.scan(body, (state, totals0), (steps, inputs, extra))
+    return SimResult(outputs=outputs, traces=traces, final_state=final, totals=totals)
 
 
-def simulate_batch(net, inputs, *, key=None, record: Sequence[str] = (), current=None) -> SimResult:
+def simulate_batch(net, inputs, *, key=None, record: Sequence[str] = (), accumulate: Sequence[str] = (),
+                   current=None) -> SimResult:
     """Simulate a batch ``[B, T, C]`` of independent samples (``vmap`` of :func:`simulate`).
 
     Each sample gets its own noise key ``split(key, B)[b]``.
@@ -78,7 +91,7 @@ def simulate_batch(net, inputs, *, key=None, record: Sequence[str] = (), current
     keys = None if key is None else jax.random.split(key, batch)
 
     def one(x, k, j):
-        return simulate(net, x, key=k, record=record, current=j)
+        return simulate(net, x, key=k, record=record, accumulate=accumulate, current=j)
 
     in_axes = (0, None if keys is None else 0, None if current is None else 0)
     return jax.vmap(one, in_axes=in_axes)(jnp.asarray(inputs, jnp.float32), keys, current)

@@ -25,6 +25,9 @@ One step ``t`` (all element-wise, per neuron ``i``, group ``s``), as implemented
 5. Reset: ``reset="subtract"``: ``V ← V − n (V_th − V_reset)``; ``reset="value"``:
    ``V ← V_reset`` where ``n > 0``. A spiking neuron becomes refractory for
    ``round(refractory/dt)`` steps.
+6. Faults: neurons with ``silenced > 0`` are held at ``V = V_reset`` and emit no spikes while
+   the step index ``t`` lies in ``silence_window`` (``[start, stop)`` in seconds; ``None`` = the
+   whole sample). This models sudden neuron death (Network ADS clamps V to 0 = V_reset).
 
 Closed forms used by the tests: with no spikes and constant ``I``, ``V[t] = V∞ + (V[0] − V∞)(1 − a)^t``
 with ``V∞ = V_rest + I``; the first spike from ``V[0]`` happens at the smallest ``t`` with
@@ -33,7 +36,7 @@ with ``V∞ = V_rest + I``; the first spike from ``V[0]`` happens at the smalles
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import equinox as eqx
 import jax
@@ -53,6 +56,7 @@ class LIFState(NamedTuple):
     v: jax.Array  # [N] membrane potential
     i_syn: jax.Array  # [S, N] synaptic currents
     refractory: jax.Array  # [N] int32 remaining refractory steps
+    t: jax.Array  # [] int32 step index within the sample
 
 
 class LIF(eqx.Module):
@@ -65,6 +69,7 @@ class LIF(eqx.Module):
     v_reset: jax.Array  # [N]
     bias: jax.Array  # [N]
     v_init: jax.Array  # [N] potential at the start of every sample
+    silenced: jax.Array  # [N] 1.0 for dead (silenced) neurons, else 0.0
     dt: float = eqx.field(static=True, default=1e-3)
     reset: str = eqx.field(static=True, default="subtract")
     refractory: float = eqx.field(static=True, default=0.0)
@@ -73,13 +78,14 @@ class LIF(eqx.Module):
     synapse_norm: str = eqx.field(static=True, default="none")
     noise: float = eqx.field(static=True, default=0.0)
     surrogate: Surrogate = eqx.field(static=True, default=FastSigmoid())
+    silence_window: Optional[tuple] = eqx.field(static=True, default=None)
 
     def __check_init__(self):
         n = self.tau_mem.shape[0] if self.tau_mem.ndim == 1 else -1
         expect(self.tau_mem.ndim == 1, "LIF.tau_mem", "a 1-D array [N]", self.tau_mem.shape)
         expect(self.tau_syn.ndim == 2 and self.tau_syn.shape[1] == n, "LIF.tau_syn",
                f"a 2-D array [S, {n}]", self.tau_syn.shape)
-        for name in ("threshold", "v_rest", "v_reset", "bias", "v_init"):
+        for name in ("threshold", "v_rest", "v_reset", "bias", "v_init", "silenced"):
             shape = getattr(self, name).shape
             expect(shape == (n,), f"LIF.{name}", f"shape ({n},)", shape)
         expect(self.dt > 0, "LIF.dt", "a positive time step in seconds", self.dt)
@@ -91,6 +97,9 @@ class LIF(eqx.Module):
                "an integer >= 1", self.max_spikes)
         expect(self.refractory >= 0, "LIF.refractory", "a non-negative duration in seconds", self.refractory)
         expect(self.noise >= 0, "LIF.noise", "a non-negative fraction of the threshold-reset gap", self.noise)
+        window = self.silence_window
+        expect(window is None or (len(window) == 2 and 0 <= window[0] < window[1]), "LIF.silence_window",
+               "None or (start, stop) seconds with 0 <= start < stop", window)
 
     @classmethod
     def create(cls, n: int, *, n_synapses: int = 1, tau_mem=20e-3, tau_syn=10e-3, threshold=1.0,
@@ -107,7 +116,7 @@ class LIF(eqx.Module):
         return cls(
             tau_mem=vec(tau_mem), tau_syn=vec(tau_syn, (n_synapses, n)), threshold=vec(threshold),
             v_rest=vec(v_rest), v_reset=vec(v_reset), bias=vec(bias),
-            v_init=vec(v_rest if v_init is None else v_init), **static,
+            v_init=vec(v_rest if v_init is None else v_init), silenced=vec(0.0), **static,
         )
 
     @property
@@ -123,6 +132,7 @@ class LIF(eqx.Module):
             v=self.v_init,
             i_syn=jnp.zeros(self.tau_syn.shape, self.v_init.dtype),
             refractory=jnp.zeros((self.n,), jnp.int32),
+            t=jnp.zeros((), jnp.int32),
         )
 
     def membrane_factor(self) -> jax.Array:
@@ -155,6 +165,9 @@ class LIF(eqx.Module):
         spikes = spike_count((v - self.threshold) / gap, self.surrogate, self.max_spikes)
         if refractory_steps > 0:
             spikes = jnp.where(in_refractory, 0.0, spikes)
+        dead = self._dead(state.t)
+        v = jnp.where(dead, self.v_reset, v)
+        spikes = jnp.where(dead, 0.0, spikes)
         if self.reset == "subtract":
             v = v - spikes * gap
         else:
@@ -163,4 +176,12 @@ class LIF(eqx.Module):
             counter = jnp.where(spikes > 0, refractory_steps, jnp.maximum(state.refractory - 1, 0))
         else:
             counter = state.refractory
-        return LIFState(v=v, i_syn=i_syn, refractory=counter.astype(jnp.int32)), spikes
+        return LIFState(v=v, i_syn=i_syn, refractory=counter.astype(jnp.int32), t=state.t + 1), spikes
+
+    def _dead(self, t) -> jax.Array:
+        """Boolean ``[N]``: silenced neurons inside the silence window at step ``t``."""
+        dead = self.silenced > 0
+        if self.silence_window is None:
+            return dead
+        start, stop = (int(round(w / self.dt)) for w in self.silence_window)
+        return dead & (t >= start) & (t < stop)

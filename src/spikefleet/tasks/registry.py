@@ -2,7 +2,7 @@
 
 A task object has ``name``, ``n_in``, ``n_out``, ``generate(n, seed) -> batch`` (with
 ``inputs [n, T, C]``, ``targets [n, T, O]``, ``labels [n]``), ``decide(outputs) -> labels``
-and ``accuracy(outputs, labels) -> float``.
+(NumPy), ``decide_jax(outputs)`` (JAX, jit/vmap-able) and ``accuracy(outputs, labels) -> float``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ class XorTask:
 
     def decide(self, outputs) -> np.ndarray:
         return xor.decide(np.asarray(outputs))
+
+    def decide_jax(self, outputs):
+        """The decision rule inside JAX (``[..., T, 1] -> [...]``), for fleet evaluation."""
+        return xor.decide_jax(outputs)
 
     def accuracy(self, outputs, labels) -> float:
         return xor.accuracy(np.asarray(outputs), np.asarray(labels))

@@ -468,3 +468,25 @@ def accuracy(y: np.ndarray, labels: np.ndarray) -> float:
     labels = np.atleast_1d(np.asarray(labels))
     expect(labels.shape == pred.shape, "labels", f"shape {pred.shape} to match y", labels.shape)
     return float(np.mean(pred == labels))
+
+
+def decide_jax(y):
+    """:func:`decide` for a batch ``[..., T, 1]`` in JAX (jit/vmap-able); returns int32 ``[...]``.
+
+    The smoothing ``y'[t] = 0.95 y'[t-1] + 0.05 y[t]`` (``y'[0] = y[0]``) runs as a ``lax.scan``
+    over time.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    y = jnp.moveaxis(y[..., 0], -1, 0)  # [T, ...]
+
+    def body(prev, y_t):
+        s = SMOOTH_DECAY * prev + (1.0 - SMOOTH_DECAY) * y_t
+        return s, s
+
+    _, smooth = jax.lax.scan(body, y[0], y[1:])
+    smooth = jnp.concatenate([y[:1], smooth], axis=0)
+    above = jnp.any(smooth > DECISION_THRESHOLD, axis=0)
+    below = jnp.any(smooth < -DECISION_THRESHOLD, axis=0)
+    return jnp.where(above, 1, jnp.where(below, 0, -1)).astype(jnp.int32)

@@ -63,14 +63,14 @@ def _score(metrics: dict) -> tuple:
 
 
 def make_update(loss_fn: Callable, optimizer: optax.GradientTransformation, counter: list):
-    """Jitted ``update(diff, static, opt_state, inputs, targets) -> (diff, opt_state, loss, aux)``."""
+    """Jitted ``update(diff, static, opt_state, inputs, targets, key) -> (diff, opt_state, loss, aux, finite)``."""
 
     @eqx.filter_jit
-    def update(diff, static, opt_state, inputs, targets):
+    def update(diff, static, opt_state, inputs, targets, key):
         counter[0] += 1  # runs only while tracing
 
         def objective(d):
-            return loss_fn(eqx.combine(d, static), inputs, targets)
+            return loss_fn(eqx.combine(d, static), inputs, targets, key)
 
         (loss, aux), grads = eqx.filter_value_and_grad(objective, has_aux=True)(diff)
         updates, opt_state = optimizer.update(grads, opt_state, diff)
@@ -82,12 +82,14 @@ def make_update(loss_fn: Callable, optimizer: optax.GradientTransformation, coun
 
 
 def fit(model, loss_fn: Callable, batches: Callable[[int], tuple], validate: Callable[[Any], dict],
-        config: FitConfig, *, trainable=None, project: Callable | None = None, progress: bool = True,
-        desc: str = "train") -> FitResult:
+        config: FitConfig, *, key: jax.Array | None = None, trainable=None, project: Callable | None = None,
+        progress: bool = True, desc: str = "train") -> FitResult:
     """Train ``model``; returns the best model by validation score.
 
     Args:
-        loss_fn: ``(model, inputs, targets) -> (scalar loss, aux dict)``; jit-compatible.
+        loss_fn: ``(model, inputs, targets, key) -> (scalar loss, aux dict)``; jit-compatible.
+            ``key`` is ``fold_in(key, step)`` (``None`` when ``fit`` got no key): the randomness of
+            robust objectives (sampled chips, attacks).
         batches: ``step -> (inputs [B, T, C], targets [B, T, O])``, deterministic in ``step``.
         validate: ``model -> {"accuracy": float, "loss": float, ...}`` (run on the host).
         trainable: boolean pytree like ``model`` (default: every floating-point array).
@@ -109,7 +111,8 @@ def fit(model, loss_fn: Callable, batches: Callable[[int], tuple], validate: Cal
     try:
         for step in range(1, config.steps + 1):
             inputs, targets = batches(step)
-            new_diff, new_opt, loss, aux, finite = update(diff, static, opt_state, inputs, targets)
+            step_key = None if key is None else jax.random.fold_in(key, step)
+            new_diff, new_opt, loss, aux, finite = update(diff, static, opt_state, inputs, targets, step_key)
             if not bool(finite):
                 raise TrainingDiverged(f"{desc}: loss or gradient became non-finite at step {step} "
                                        f"(loss={float(loss)}); the best model so far (step {best_step}) is kept. "

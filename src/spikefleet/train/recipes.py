@@ -21,15 +21,16 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..errors import expect
+from ..errors import ConfigError, expect
 from ..evaluation import evaluate_model
 from ..network import RateConfig, SpikingConfig, init_rate, init_spiking
 from ..simulate import simulate_batch
 from .bptt import FitConfig, fit, seed_stream
+from .objectives import Robustness, robust_loss
 
 __all__ = ["METHODS", "TrainOutput", "train", "default_fit_config"]
 
-TRAIN_STREAM, VAL_STREAM, TEST_STREAM = 1, 2, 3
+TRAIN_STREAM, VAL_STREAM, TEST_STREAM, ROBUST_STREAM = 1, 2, 3, 4
 
 
 @dataclass
@@ -49,7 +50,7 @@ def _teacher_model(task, key, hidden: int):
     return init_rate(RateConfig(n_in=task.n_in, n_hidden=hidden, n_out=task.n_out, dt=task.dt, min_tau=10e-3), key)
 
 
-def _teacher_loss(model, inputs, targets):
+def _teacher_loss(model, inputs, targets, key=None):
     outputs = simulate_batch(model, inputs).outputs
     mse = jnp.mean((outputs - targets) ** 2)
     return mse, {"mse": mse}
@@ -71,7 +72,7 @@ RATE_TARGET_HZ = 20.0
 RATE_WEIGHT = 1e-4
 
 
-def _bptt_loss(model, inputs, targets):
+def _bptt_loss(model, inputs, targets, key=None):
     result = simulate_batch(model, inputs, record=("spikes",))
     mse = jnp.mean((result.outputs - targets) ** 2)
     rates = result.traces["spikes"].mean(axis=1) / model.dt  # [B, N] Hz
@@ -103,8 +104,13 @@ METHODS = {
 
 
 def train(task, method: str, seed: int, *, fit_config: FitConfig | None = None, hidden: int | None = None,
-          val_trials: int = 200, progress: bool = True, **fit_overrides) -> TrainOutput:
-    """Train a design for ``task`` with ``method`` from ``seed``; returns the model and its info."""
+          val_trials: int = 200, robustness: Robustness = Robustness(), progress: bool = True,
+          **fit_overrides) -> TrainOutput:
+    """Train a design for ``task`` with ``method`` from ``seed``; returns the model and its info.
+
+    ``robustness`` selects a robust objective (:mod:`spikefleet.train.objectives`); its random
+    chips/attacks use ``PRNGKey(seed_stream(seed, 4))`` folded with the step.
+    """
     expect(method in METHODS, "method", f"one of {sorted(METHODS)}", method)
     expect(isinstance(seed, int) and seed >= 0, "seed", "a non-negative integer", seed)
     recipe = METHODS[method]
@@ -121,11 +127,16 @@ def train(task, method: str, seed: int, *, fit_config: FitConfig | None = None, 
         return jnp.asarray(b.inputs), jnp.asarray(b.targets)
 
     trainable = recipe["trainable"](model) if recipe["trainable"] else None
-    result = fit(model, recipe["loss"], batches, lambda m: evaluate_model(m, task, val), config,
-                 trainable=trainable, project=recipe["project"], progress=progress, desc=f"{task.name}/{method}")
+    if robustness.kind != "none" and recipe["kind"] != "spiking":
+        raise ConfigError(f"robust={robustness.kind!r} is for spiking designs; method {method!r} trains a "
+                          f"{recipe['kind']} network")
+    loss = robust_loss(recipe["loss"], robustness)
+    result = fit(model, loss, batches, lambda m: evaluate_model(m, task, val), config,
+                 key=jax.random.PRNGKey(seed_stream(seed, ROBUST_STREAM)), trainable=trainable,
+                 project=recipe["project"], progress=progress, desc=f"{task.name}/{method}")
     info = {
         "task": task.name, "method": method, "seed": seed, "hidden": hidden,
-        "fit": asdict(config), "best_step": result.best_step,
+        "fit": asdict(config), "robustness": robustness.to_dict(), "best_step": result.best_step,
         "validation": result.best_metrics, "history": result.history,
     }
     return TrainOutput(model=result.model, info=info)

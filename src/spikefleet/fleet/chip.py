@@ -1,0 +1,112 @@
+"""A chip is its key: ``realize(design, chip_key, condition)`` is the network as that chip runs it.
+
+A :class:`Condition` bundles the perturbations of one evaluation point: a mismatch profile
+(frozen, per chip), weight quantisation (deterministic, per design), membrane and input noise
+(fresh per run) and neuron death (per chip). Order of application:
+
+1. ``prepare(design, condition)`` — quantise the chosen matrices (b bits, per matrix), set the
+   membrane-noise level. Same for every chip.
+2. ``realize`` — mismatch with ``fold_in(chip_key, 0)``, then neuron death with
+   ``fold_in(chip_key, 1)``.
+
+Quantisation comes first: the chip stores the quantised design and its analog circuits then
+deviate from it. Runtime noise is drawn at simulation time from a run key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import jax
+
+from ..errors import expect
+from .faults import SELECTIONS, silence_neurons
+from .mismatch import MismatchProfile, apply_mismatch
+from .noise import with_membrane_noise
+from .quantize import GRIDS, quantize_matrices
+
+__all__ = ["Condition", "prepare", "realize", "realize_fleet", "fleet_keys"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One perturbation point (all optional; the default is the nominal chip)."""
+
+    mismatch: Optional[MismatchProfile] = None
+    quant_bits: Optional[int] = None
+    quant_matrices: tuple = ("w_in", "w_rec", "w_out")
+    quant_grid: str = "zero"
+    noise: float = 0.0
+    input_noise: float = 0.0
+    dead: float = 0.0
+    dead_window: Optional[tuple] = None
+    dead_select: str = "random"
+    label: str = ""
+
+    def __post_init__(self):
+        expect(self.quant_bits is None or (isinstance(self.quant_bits, int) and 1 <= self.quant_bits <= 32),
+               "quant_bits", "None or an integer in [1, 32]", self.quant_bits)
+        expect(self.quant_grid in GRIDS, "quant_grid", f"one of {GRIDS}", self.quant_grid)
+        expect(self.noise >= 0, "noise", "a non-negative fraction of the threshold-reset gap", self.noise)
+        expect(self.input_noise >= 0, "input_noise", "a non-negative standard deviation", self.input_noise)
+        expect(0 <= self.dead <= 1, "dead", "a fraction in [0, 1]", self.dead)
+        expect(self.dead_select in SELECTIONS, "dead_select", f"one of {SELECTIONS}", self.dead_select)
+        object.__setattr__(self, "quant_matrices", tuple(self.quant_matrices))
+
+    @property
+    def needs_run_key(self) -> bool:
+        return self.noise > 0 or self.input_noise > 0
+
+    def describe(self) -> str:
+        if self.label:
+            return self.label
+        parts = []
+        if self.mismatch is not None:
+            parts.append(f"mismatch={self.mismatch.name}")
+        if self.quant_bits is not None:
+            parts.append(f"{self.quant_bits}-bit")
+        if self.noise:
+            parts.append(f"noise={self.noise:g}")
+        if self.input_noise:
+            parts.append(f"input_noise={self.input_noise:g}")
+        if self.dead:
+            parts.append(f"dead={self.dead:g}")
+        return ", ".join(parts) or "nominal"
+
+
+def prepare(design, condition: Condition):
+    """The chip-independent part: quantisation and the noise level."""
+    net = quantize_matrices(design, condition.quant_bits, condition.quant_matrices, grid=condition.quant_grid)
+    if condition.noise:
+        net = with_membrane_noise(net, condition.noise)
+    return net
+
+
+def _vary(prepared, chip_key, condition: Condition):
+    net = apply_mismatch(prepared, condition.mismatch, jax.random.fold_in(chip_key, 0))
+    if condition.dead:
+        net = silence_neurons(net, condition.dead, jax.random.fold_in(chip_key, 1),
+                              window=condition.dead_window, select=condition.dead_select)
+    return net
+
+
+def realize(design, chip_key: jax.Array, condition: Condition = Condition()):
+    """The network as chip ``chip_key`` runs ``design`` under ``condition`` (pure, differentiable)."""
+    return _vary(prepare(design, condition), chip_key, condition)
+
+
+def realize_fleet(design, chip_keys: jax.Array, condition: Condition = Condition()):
+    """A batched network: every array leaf gets a leading chip axis (``vmap`` of :func:`realize`)."""
+    prepared = prepare(design, condition)
+    return jax.vmap(lambda k: _vary(prepared, k, condition))(chip_keys)
+
+
+def fleet_keys(seed: int, n_chips: int) -> jax.Array:
+    """The fleet of ``n_chips`` chips for ``seed``: ``split(PRNGKey(seed), n_chips)``.
+
+    Two designs evaluated with the same seed and size see the same chips (paired comparison).
+    """
+    expect(isinstance(seed, int) and seed >= 0, "seed", "a non-negative integer", seed)
+    expect(isinstance(n_chips, int) and n_chips > 0, "chips", "a positive integer", n_chips)
+    return jax.random.split(jax.random.PRNGKey(seed), n_chips)

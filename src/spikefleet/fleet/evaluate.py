@@ -1,0 +1,151 @@
+"""Evaluate one design on a fleet of chips: per-chip metrics in one vectorised, chunked call.
+
+For ``n`` chip keys the work is ``lax.map`` over chunks of ``chunk`` chips, each chunk a
+``vmap`` over its chips of a ``vmap`` over the trials; the whole fleet is one jitted call (one
+compilation per design shape, condition and chunk size). Memory is bounded by the chunk:
+about ``chunk · trials · (T · O + state)`` floats. Results do not depend on ``chunk``.
+
+Per chip (all trials of the batch):
+
+* ``accuracy`` — the task's decision rule on ``gain · y`` against the true labels;
+* ``mse`` — mean over trials, time and outputs of ``(gain · y − target)²`` (unsmoothed);
+* ``rate_hz`` — mean firing rate per neuron (spiking networks; 0 for rate networks).
+
+Runtime noise for chip ``i`` comes from ``fold_in(run_key, i)`` (required when the condition
+has noise). ``gain`` is the optional per-level output-gain re-fit of the Network ADS protocol
+(:func:`fit_gain`); it is 1 (off) by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import ConfigError, expect
+from ..network import SpikingNetwork
+from ..simulate import simulate_batch
+from .chip import Condition, _vary, prepare
+from .noise import add_input_noise
+from .stats import summarize
+
+__all__ = ["FleetResult", "evaluate_fleet", "fleet_outputs", "fit_gain", "METRICS"]
+
+#: metric -> higher is better
+METRICS = {"accuracy": True, "mse": False, "rate_hz": True}
+
+
+@dataclass
+class FleetResult:
+    condition: Condition
+    metrics: dict  # name -> np.ndarray [n_chips]
+    gain: float = 1.0
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_chips(self) -> int:
+        return len(next(iter(self.metrics.values())))
+
+    def summary(self, metric: str = "accuracy", threshold: float | None = None):
+        expect(metric in self.metrics, "metric", f"one of {sorted(self.metrics)}", metric)
+        return summarize(self.metrics[metric], higher_is_better=METRICS[metric], threshold=threshold)
+
+
+def _chunked(keys, chunk):
+    n = keys.shape[0]
+    chunk = max(1, min(int(chunk), n))
+    n_chunks = -(-n // chunk)
+    pad = n_chunks * chunk - n
+    index = jnp.arange(n_chunks * chunk)
+    if pad:
+        keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], pad, axis=0)])
+    return keys.reshape(n_chunks, chunk, *keys.shape[1:]), index.reshape(n_chunks, chunk), n
+
+
+def _chip_run(prepared, condition, chip_key, index, inputs, run_key):
+    net = _vary(prepared, chip_key, condition)
+    sim_key = None
+    if condition.needs_run_key:
+        chip_run_key = jax.random.fold_in(run_key, index)
+        inputs = add_input_noise(inputs, condition.input_noise, jax.random.fold_in(chip_run_key, 0))
+        sim_key = jax.random.fold_in(chip_run_key, 1)
+    spiking = isinstance(net, SpikingNetwork)
+    result = simulate_batch(net, inputs, key=sim_key, accumulate=("spikes",) if spiking else ())
+    if spiking:
+        rate = result.totals["spikes"].mean() / (inputs.shape[1] * net.dt)
+    else:
+        rate = jnp.zeros(())
+    return result.outputs, rate
+
+
+@eqx.filter_jit
+def _fleet_metrics(prepared, condition, task, keys, index, inputs, targets, labels, run_key, gain):
+    def one(key, i):
+        outputs, rate = _chip_run(prepared, condition, key, i, inputs, run_key)
+        outputs = gain * outputs
+        accuracy = jnp.mean(task.decide_jax(outputs) == labels)
+        mse = jnp.mean((outputs - targets) ** 2)
+        return {"accuracy": accuracy, "mse": mse, "rate_hz": rate}
+
+    return jax.lax.map(lambda kc: jax.vmap(one)(*kc), (keys, index))
+
+
+def _check(task, batch, condition, run_key):
+    expect(isinstance(condition, Condition), "condition", "a spikefleet.fleet.Condition", type(condition).__name__)
+    if condition.needs_run_key and run_key is None:
+        raise ConfigError(f"run_key: the condition '{condition.describe()}' has runtime noise; pass run_key "
+                          "(e.g. --seed on the command line)")
+    expect(hasattr(task, "decide_jax"), "task", "a task with a JAX decision rule (decide_jax)", type(task).__name__)
+
+
+def evaluate_fleet(design, task, batch, chip_keys, condition: Condition = Condition(), *, run_key=None,
+                   chunk: int = 16, gain: float = 1.0) -> FleetResult:
+    """Per-chip ``accuracy``, ``mse`` and ``rate_hz`` of ``design`` on ``batch`` for every chip key."""
+    _check(task, batch, condition, run_key)
+    keys, index, n = _chunked(jnp.asarray(chip_keys), chunk)
+    prepared = prepare(design, condition)
+    run_key = jax.random.PRNGKey(0) if run_key is None else run_key  # unused when the condition has no noise
+    out = _fleet_metrics(prepared, condition, task, keys, index, jnp.asarray(batch.inputs),
+                         jnp.asarray(batch.targets), jnp.asarray(batch.labels), run_key, jnp.float32(gain))
+    metrics = {name: np.asarray(value).reshape(-1)[:n].astype(np.float64) for name, value in out.items()}
+    return FleetResult(condition=condition, metrics=metrics, gain=float(gain),
+                       info={"chips": n, "trials": int(batch.inputs.shape[0]), "chunk": int(keys.shape[1])})
+
+
+@eqx.filter_jit
+def _fleet_outputs(prepared, condition, keys, index, inputs, run_key):
+    return jax.lax.map(lambda kc: jax.vmap(lambda k, i: _chip_run(prepared, condition, k, i, inputs, run_key)[0])(*kc),
+                       (keys, index))
+
+
+def fleet_outputs(design, batch, chip_keys, condition: Condition = Condition(), *, run_key=None,
+                  chunk: int = 16) -> np.ndarray:
+    """Raw outputs ``[n_chips, trials, T, O]`` (for plots and gain fitting; memory grows with chips)."""
+    keys, index, n = _chunked(jnp.asarray(chip_keys), chunk)
+    run_key = jax.random.PRNGKey(0) if run_key is None else run_key
+    out = _fleet_outputs(prepare(design, condition), condition, keys, index, jnp.asarray(batch.inputs), run_key)
+    out = np.asarray(out)
+    return out.reshape(-1, *out.shape[2:])[:n]
+
+
+def fit_gain(design, task, batch, chip_keys, condition: Condition = Condition(), *, run_key=None,
+             grid=None) -> float:
+    """Output gain ``g`` maximising mean accuracy over the given (validation) chips and trials.
+
+    The Network ADS protocol fits one gain per perturbation level on separate validation chips
+    and trials, from 100 values in ``[1, 5.5]`` (mismatch) or ``[0.5, 5.5]`` (noise,
+    quantisation). Ties go to the gain closest to 1.
+    """
+    grid = np.linspace(0.5, 5.5, 101) if grid is None else np.asarray(grid, np.float64)
+    expect(grid.ndim == 1 and grid.size > 0 and np.all(grid > 0), "grid", "a 1-D array of positive gains", grid.shape)
+    if condition.needs_run_key and run_key is None:
+        raise ConfigError("run_key: needed for a condition with runtime noise")
+    outputs = fleet_outputs(design, batch, chip_keys, condition, run_key=run_key)
+    flat = outputs.reshape(-1, *outputs.shape[2:])
+    labels = np.tile(np.asarray(batch.labels), outputs.shape[0])
+    scores = np.array([task.accuracy(g * flat, labels) for g in grid])
+    best = np.flatnonzero(scores == scores.max())
+    return float(grid[best[np.argmin(np.abs(grid[best] - 1.0))]])

@@ -1,0 +1,291 @@
+r"""Device mismatch: per-parameter relative sigma profiles and their sampler.
+
+A chip is a frozen random realisation of a design. For every parameter ``p`` a profile
+touches, each element (each neuron for per-neuron parameters, each synapse for weight
+matrices) is drawn independently:
+
+=============  ===================================================================
+kind           realised value (ξ ~ N(0, 1) per element, σ the profile's relative sigma)
+=============  ===================================================================
+``weight``     ``w · (1 + σ ξ)``                   (may change sign, as in the paper)
+``positive``   ``fold``:  ``max(|θ (1 + σ ξ)|, 0.01 θ)``  (Network ADS: ``|N(θ, (σθ)²)|``)
+               ``lognormal``: ``θ · exp(σ ξ − σ²/2)``  (mean-preserving, always > 0)
+``gap``        the threshold: ``V_reset + g'`` with ``g' = `` the ``positive`` rule applied
+               to the threshold–reset gap ``g = V_th − V_reset`` (for ``V_reset = 0`` this is
+               exactly ``|N(V_th, (σ V_th)²)|``)
+``additive``   ``b + σ · (V_th − V_reset) · ξ``       (absolute, in units of the gap; biases)
+=============  ===================================================================
+
+The noise ``ξ`` of parameter ``p`` on chip ``key`` is drawn from ``fold_in(key, id(p))`` with
+a fixed id per parameter name. Hence the same chip key gives the same chip, parameters are
+independent of each other, and a profile at level 2σ moves the *same* chip twice as far as at
+σ (common random numbers: comparisons across levels and designs are paired).
+
+Built-in profiles (``spikefleet profiles`` lists them):
+
+* ``uniform`` (level σ): the Network ADS protocol — per-neuron ``tau_mem``, ``tau_syn``
+  (slow) and ``threshold``; per-element ``w_in``, ``w_rec`` (Ω^s) and ``w_out``, all at σ.
+  Not perturbed: fast weights ``w_fast`` (Ω^f), their time constant ``tau_syn_fast`` (τ_f)
+  and the readout filter ``tau_out`` (τ_r).
+* ``dynapse1-measured`` (scaled by ``level``, default 1): coefficients of variation measured
+  on DYNAP-SE (Büchel et al. 2021, 256 neurons of core 0): ``tau_mem`` 12 % (measured
+  5.8–18.5 %), slow synaptic weights ``w_in``/``w_rec`` 17.5 % (8.1–27.2 %), fast weights
+  ``w_fast`` 31 % (26–36 %) — the mid-points of the measured ranges. Not measured and set by
+  us: ``tau_syn``/``tau_syn_fast`` 12 % (like ``tau_mem``: same DPI leak circuit type) and
+  ``threshold`` 10 %. The readout ``w_out``/``tau_out`` is computed off-chip: not perturbed.
+* user-defined from a TOML or JSON table (:func:`load_profile`)::
+
+      name = "my-chip"            # optional
+      positive_rule = "fold"      # or "lognormal"; optional
+      [sigmas]
+      tau_mem = 0.1
+      w_rec = 0.2
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ..errors import ConfigError, expect
+from ..network import RateNetwork, SpikingNetwork
+
+__all__ = ["MismatchProfile", "PARAMETERS", "builtin_profile", "load_profile", "get_profile", "apply_mismatch",
+           "BUILTIN_PROFILES", "parameters_of", "mismatch_targets", "perturb_relative"]
+
+POSITIVE_RULES = ("fold", "lognormal")
+
+
+@dataclass(frozen=True)
+class Param:
+    """Where a mismatchable parameter lives in a model and how it varies."""
+
+    get: Callable  # model -> array
+    kind: str  # "weight", "positive", "gap" or "additive"
+    description: str
+
+
+#: model class -> parameter name -> Param
+PARAMETERS: dict[type, dict[str, Param]] = {
+    SpikingNetwork: {
+        "w_in": Param(lambda m: m.w_in, "weight", "input weights, per synapse"),
+        "w_rec": Param(lambda m: m.w_rec, "weight", "slow recurrent weights (Ω^s), per synapse"),
+        "w_fast": Param(lambda m: m.w_fast, "weight", "fast recurrent weights (Ω^f), per synapse"),
+        "w_out": Param(lambda m: m.w_out, "weight", "readout weights, per synapse"),
+        "tau_mem": Param(lambda m: m.neurons.tau_mem, "positive", "membrane time constant, per neuron"),
+        "tau_syn": Param(lambda m: m.neurons.tau_syn[0], "positive", "slow synaptic time constant, per neuron"),
+        "tau_syn_fast": Param(lambda m: m.neurons.tau_syn[1] if m.neurons.n_synapses > 1 else None, "positive", "fast synaptic time constant (τ_f)"),
+        "tau_out": Param(lambda m: m.tau_out, "positive", "readout filter time constant (τ_r), per neuron"),
+        "threshold": Param(lambda m: m.neurons.threshold, "gap", "firing threshold (via the threshold-reset gap)"),
+        "bias": Param(lambda m: m.neurons.bias, "additive", "bias current, absolute, in units of the gap"),
+    },
+    RateNetwork: {
+        "w_in": Param(lambda m: m.w_in, "weight", "input weights (F̂)"),
+        "w_rec": Param(lambda m: m.w_rec, "weight", "recurrent weights (Ω̂)"),
+        "w_out": Param(lambda m: m.w_out, "weight", "readout weights (D̂)"),
+        "tau": Param(lambda m: m.units.tau, "positive", "unit time constants"),
+        "bias": Param(lambda m: m.units.bias, "additive", "unit biases (absolute)"),
+    },
+}
+
+
+def parameters_of(model) -> dict[str, Param]:
+    for cls, params in PARAMETERS.items():
+        if isinstance(model, cls):
+            return params
+    raise ConfigError(f"mismatch: no parameter table for a {type(model).__name__}; known: "
+                      f"{[c.__name__ for c in PARAMETERS]}")
+
+
+def _param_id(name: str) -> int:
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class MismatchProfile:
+    """Relative sigma per parameter name (``sigmas``) and the rule for positive parameters."""
+
+    name: str
+    sigmas: tuple = ()  # ((parameter, sigma), ...)
+    positive_rule: str = "fold"
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        sigmas = tuple(sorted((str(k), float(v)) for k, v in dict(self.sigmas).items()))
+        object.__setattr__(self, "sigmas", sigmas)
+        expect(self.positive_rule in POSITIVE_RULES, "positive_rule", f"one of {POSITIVE_RULES}", self.positive_rule)
+        known = set().union(*(p.keys() for p in PARAMETERS.values()))
+        for name, sigma in sigmas:
+            expect(name in known, f"profile {self.name!r}: parameter", f"one of {sorted(known)}", name)
+            expect(0.0 <= sigma < 10.0, f"profile {self.name!r}: sigma of {name}", "a number in [0, 10)", sigma)
+
+    def as_dict(self) -> dict:
+        return dict(self.sigmas)
+
+    def scaled(self, factor: float) -> "MismatchProfile":
+        """The same profile with every sigma multiplied by ``factor``."""
+        expect(factor >= 0, "factor", "a non-negative number", factor)
+        return MismatchProfile(f"{self.name}x{factor:g}", tuple((k, v * factor) for k, v in self.sigmas),
+                               self.positive_rule, self.description)
+
+
+_UNIFORM_PARAMS = ("w_in", "w_rec", "w_out", "tau_mem", "tau_syn", "threshold", "tau")
+_DYNAPSE1 = {"tau_mem": 0.12, "tau_syn": 0.12, "tau_syn_fast": 0.12, "w_in": 0.175, "w_rec": 0.175,
+             "w_fast": 0.31, "threshold": 0.10}
+
+BUILTIN_PROFILES = {
+    "uniform": "Network ADS protocol: tau_mem, tau_syn, threshold, w_in, w_rec, w_out (and a rate net's tau) "
+               "at sigma = level; w_fast, tau_syn_fast, tau_out exempt",
+    "dynapse1-measured": "DYNAP-SE measured CVs (tau 12%, slow weights 17.5%, fast weights 31%, threshold 10%), "
+                         "times level; readout off-chip",
+}
+
+
+def builtin_profile(name: str, level: float = 1.0, *, positive_rule: str = "fold") -> MismatchProfile:
+    """A built-in profile at ``level`` (``uniform``: the sigma itself; others: a scale factor)."""
+    expect(name in BUILTIN_PROFILES, "profile", f"one of {sorted(BUILTIN_PROFILES)} or a .toml/.json file", name)
+    expect(isinstance(level, (int, float)) and level >= 0, "level", "a non-negative number", level)
+    if name == "uniform":
+        sigmas = {p: float(level) for p in _UNIFORM_PARAMS}
+    else:
+        sigmas = {p: v * level for p, v in _DYNAPSE1.items()}
+    return MismatchProfile(name, tuple(sigmas.items()), positive_rule, BUILTIN_PROFILES[name])
+
+
+def load_profile(path: str | Path) -> MismatchProfile:
+    """A user profile from a TOML or JSON file (see the module docstring for the format)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"profile file {path}: no such file")
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"profile file {path}: cannot parse ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("sigmas"), dict):
+        raise ConfigError(f"profile file {path}: expected a table with a [sigmas] section mapping parameter "
+                          f"names to relative sigmas, got {type(data).__name__} with keys "
+                          f"{sorted(data) if isinstance(data, dict) else []}")
+    unknown = set(data) - {"name", "sigmas", "positive_rule", "description"}
+    if unknown:
+        raise ConfigError(f"profile file {path}: unknown keys {sorted(unknown)}")
+    for k, v in data["sigmas"].items():
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise ConfigError(f"profile file {path}: sigma of {k!r}: expected a number, got {v!r}")
+    try:
+        return MismatchProfile(str(data.get("name", path.stem)), tuple(data["sigmas"].items()),
+                               data.get("positive_rule", "fold"), str(data.get("description", "")))
+    except ConfigError as exc:
+        raise ConfigError(f"profile file {path}: {exc}") from None
+
+
+def get_profile(spec: str, level: float = 1.0) -> MismatchProfile:
+    """A built-in profile by name, or a user profile from a ``.toml``/``.json`` path scaled by ``level``."""
+    if spec in BUILTIN_PROFILES:
+        return builtin_profile(spec, level)
+    if spec.endswith((".toml", ".json")):
+        return load_profile(spec).scaled(level)
+    raise ConfigError(f"profile: expected one of {sorted(BUILTIN_PROFILES)} or a .toml/.json file, got {spec!r}")
+
+
+def _positive(value, sigma, xi, rule):
+    if rule == "lognormal":
+        return value * jnp.exp(sigma * xi - 0.5 * sigma**2)
+    return jnp.maximum(jnp.abs(value * (1.0 + sigma * xi)), 0.01 * jnp.abs(value))
+
+
+def _gap(model):
+    if isinstance(model, SpikingNetwork):
+        return model.neurons.threshold - model.neurons.v_reset
+    return 1.0
+
+
+def apply_mismatch(model, profile: MismatchProfile | None, key: jax.Array):
+    """The model as the chip ``key`` realises it under ``profile`` (pure; differentiable in ``model``)."""
+    if profile is None:
+        return model
+    table = parameters_of(model)
+    sigmas = dict(profile.sigmas)
+    getters, values = [], []
+    gap = _gap(model)
+    # parameters absent from this model (e.g. w_fast without fast weights) are skipped
+    for name, value in mismatch_targets(model, profile).items():
+        param, sigma = table[name], sigmas[name]
+        xi = jax.random.normal(jax.random.fold_in(key, _param_id(name)), value.shape, value.dtype)
+        if param.kind == "weight":
+            new = value * (1.0 + sigma * xi)
+        elif param.kind == "positive":
+            new = _positive(value, sigma, xi, profile.positive_rule)
+        elif param.kind == "gap":
+            reset = model.neurons.v_reset
+            new = reset + _positive(value - reset, sigma, xi, profile.positive_rule)
+        else:
+            new = value + sigma * gap * xi
+        getters.append(param.get)
+        values.append(new)
+    if not getters:
+        return model
+    return _replace_all(model, getters, values)
+
+
+def mismatch_targets(model, profile: MismatchProfile) -> dict:
+    """``{name: array}`` of the parameters of ``model`` that ``profile`` perturbs (sigma > 0)."""
+    table = parameters_of(model)
+    out = {}
+    for name, sigma in profile.sigmas:
+        if name not in table or sigma == 0.0:
+            continue
+        value = table[name].get(model)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def perturb_relative(model, deltas: dict):
+    """``θ · (1 + δ)`` for each named parameter (``|·|`` for positive ones; gap rule for the threshold).
+
+    ``deltas`` maps parameter names to arrays of the parameter's shape (e.g. an adversarial
+    attack within a relative ε ball).
+    """
+    table = parameters_of(model)
+    getters, values = [], []
+    for name, delta in deltas.items():
+        param = table[name]
+        value = param.get(model)
+        if param.kind == "positive":
+            new = jnp.abs(value * (1.0 + delta))
+        elif param.kind == "gap":
+            reset = model.neurons.v_reset
+            new = reset + jnp.abs((value - reset) * (1.0 + delta))
+        else:
+            new = value * (1.0 + delta)
+        getters.append(param.get)
+        values.append(new)
+    return _replace_all(model, getters, values) if getters else model
+
+
+def _replace_all(model, getters, values):
+    # tau_syn rows are slices of one array: rebuild it from its (possibly perturbed) rows
+    if isinstance(model, SpikingNetwork):
+        rows = list(model.neurons.tau_syn)
+        keep = []
+        for get, new in zip(getters, values):
+            if get is PARAMETERS[SpikingNetwork]["tau_syn"].get:
+                rows[0] = new
+            elif get is PARAMETERS[SpikingNetwork]["tau_syn_fast"].get:
+                rows[1] = new
+            else:
+                keep.append((get, new))
+        model = eqx.tree_at(lambda m: m.neurons.tau_syn, model, jnp.stack(rows))
+        getters, values = [g for g, _ in keep], [v for _, v in keep]
+        if not getters:
+            return model
+    return eqx.tree_at(lambda m: tuple(g(m) for g in getters), model, tuple(values))
