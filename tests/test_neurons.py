@@ -56,6 +56,11 @@ def run_lif(lif: LIF, syn: jax.Array, cur: jax.Array):
     return out
 
 
+@eqx.filter_jit
+def lif_step(lif: LIF, state: LIFState, syn: jax.Array, key):
+    return lif.step(state, syn, None, key=key)
+
+
 def membrane_factor_ref(tau: np.ndarray, integrator: str, dt: float = DT) -> np.ndarray:
     tau = np.asarray(tau, np.float64)
     return dt / tau if integrator == "euler" else 1.0 - np.exp(-dt / tau)
@@ -273,7 +278,7 @@ def test_noise_std_is_fraction_of_threshold_reset_gap():
     vs = [np.asarray(state.v, np.float64)]
     total_spikes = 0.0
     for t in range(steps):
-        state, spikes = lif.step(state, syn, None, key=jax.random.fold_in(key, t))
+        state, spikes = lif_step(lif, state, syn, jax.random.fold_in(key, t))
         vs.append(np.asarray(state.v, np.float64))
         total_spikes += float(jnp.sum(spikes))
     assert total_spikes == 0.0
@@ -289,9 +294,9 @@ def test_noise_std_is_fraction_of_threshold_reset_gap():
 def test_noise_is_deterministic_given_key():
     lif = LIF.create(50, dt=DT, noise=0.1, v_init=0.2)
     syn = jnp.zeros((1, 50), jnp.float32)
-    s1, _ = lif.step(lif.init_state(), syn, None, key=jax.random.PRNGKey(3))
-    s2, _ = lif.step(lif.init_state(), syn, None, key=jax.random.PRNGKey(3))
-    s3, _ = lif.step(lif.init_state(), syn, None, key=jax.random.PRNGKey(4))
+    s1, _ = lif_step(lif, lif.init_state(), syn, jax.random.PRNGKey(3))
+    s2, _ = lif_step(lif, lif.init_state(), syn, jax.random.PRNGKey(3))
+    s3, _ = lif_step(lif, lif.init_state(), syn, jax.random.PRNGKey(4))
     np.testing.assert_array_equal(np.asarray(s1.v), np.asarray(s2.v))
     assert np.max(np.abs(np.asarray(s1.v) - np.asarray(s3.v))) > 1e-3
 
@@ -300,9 +305,11 @@ def test_noise_without_key_raises():
     lif = LIF.create(3, dt=DT, noise=0.1)
     with pytest.raises(ValueError, match="key"):
         lif.step(lif.init_state(), jnp.zeros((1, 3), jnp.float32), None)
+    with pytest.raises(ValueError, match="key"):
+        lif_step(lif, lif.init_state(), jnp.zeros((1, 3), jnp.float32), None)
     # noise-free neurons need no key
     lif0 = LIF.create(3, dt=DT)
-    state, spikes = lif0.step(lif0.init_state(), jnp.zeros((1, 3), jnp.float32), None)
+    state, spikes = lif_step(lif0, lif0.init_state(), jnp.zeros((1, 3), jnp.float32), None)
     assert spikes.shape == (3,)
 
 

@@ -18,11 +18,21 @@ from spikefleet.network import SpikingConfig, SpikingNetwork, init_spiking
 from spikefleet.simulate import simulate, simulate_batch
 
 DT = 1e-3
-STEPS = 100  # most tests share this length so that compiled functions are reused
+STEPS = 100  # most tests share this length and REC so that compiled functions are reused
+REC = ("spikes", "v")
 
 # compiled once per network configuration / argument structure and cached across tests
 sim = eqx.filter_jit(simulate)
 sim_batch = eqx.filter_jit(simulate_batch)
+
+
+def run(net, inputs, key=None, current=None, initial_state=None):
+    """``simulate`` (jitted) with every keyword always passed, so that compilations are shared."""
+    return sim(net, inputs, key=key, record=REC, current=current, initial_state=initial_state)
+
+
+def run_batch(net, inputs, key=None, current=None):
+    return sim_batch(net, inputs, key=key, record=REC, current=current)
 
 
 def f32(x):
@@ -223,7 +233,7 @@ def test_scan_equals_python_loop(clean_net, noisy_net):
     key = jax.random.PRNGKey(42)
     step = eqx.filter_jit(lambda net, state, x, k: net.step(state, x, key=k))
     for net, k in ((clean_net, None), (noisy_net, key)):
-        res = sim(net, inputs, key=k, record=("spikes", "v"))
+        res = run(net, inputs, key=k)
         state = net.init_state()
         ys, spikes, vs = [], [], []
         for t in range(inputs.shape[0]):
@@ -251,7 +261,7 @@ def test_noise_matches_reference_with_fold_in_keys(noisy_net):
         if margin > 2e-5:
             break
     assert margin > 2e-5
-    res = sim(noisy_net, f32(inputs), key=key, record=("spikes", "v"))
+    res = run(noisy_net, f32(inputs), key=key)
     np.testing.assert_array_equal(np64(res.traces["spikes"]), n_ref)
     np.testing.assert_allclose(np64(res.traces["v"]), v_ref, atol=1e-4)
     np.testing.assert_allclose(np64(res.outputs), y_ref, rtol=1e-4, atol=1e-3)
@@ -266,12 +276,12 @@ def test_vmap_equals_loop(clean_net, noisy_net):
     inputs = f32(np.stack([random_inputs(rng, steps, 2) for _ in range(batch)]))
     current = f32(0.3 * rng.normal(size=(batch, steps, 6)))
     key = jax.random.PRNGKey(9)
-    for net, k, j in ((clean_net, None, None), (clean_net, None, current), (noisy_net, key, None)):
-        res = sim_batch(net, inputs, key=k, record=("spikes",), current=j)
+    for net, k, j in ((clean_net, None, current), (noisy_net, key, None)):
+        res = run_batch(net, inputs, key=k, current=j)
         assert res.outputs.shape == (batch, steps, 2) and res.traces["spikes"].shape == (batch, steps, 6)
         keys = None if k is None else jax.random.split(k, batch)
         for b in range(batch):
-            one = sim(net, inputs[b], key=None if keys is None else keys[b], record=("spikes",),
+            one = run(net, inputs[b], key=None if keys is None else keys[b],
                       current=None if j is None else j[b])
             np.testing.assert_array_equal(np.asarray(res.traces["spikes"][b]), np.asarray(one.traces["spikes"]))
             np.testing.assert_allclose(np.asarray(res.outputs[b]), np.asarray(one.outputs), atol=1e-5, rtol=1e-5)
@@ -282,7 +292,7 @@ def test_vmap_equals_loop(clean_net, noisy_net):
 def test_batch_noise_keys_differ_per_sample(noisy_net):
     x = f32(random_inputs(np.random.default_rng(4), STEPS, 2))
     inputs = jnp.stack([x, x, x])
-    res = sim_batch(noisy_net, inputs, key=jax.random.PRNGKey(1), record=("spikes",))
+    res = run_batch(noisy_net, inputs, key=jax.random.PRNGKey(1))
     # identical inputs, different noise keys -> different trajectories
     assert np.max(np.abs(np.asarray(res.outputs[0] - res.outputs[1]))) > 1e-3
 
@@ -310,15 +320,14 @@ def test_jit_equals_eager(clean_net):
 # ----------------------------------------------------------------------------------
 def test_noise_determinism(noisy_net):
     inputs = f32(random_inputs(np.random.default_rng(13), STEPS, 2))
-    run = sim
-    a = run(noisy_net, inputs, key=jax.random.PRNGKey(5), record=("v",))
-    b = run(noisy_net, inputs, key=jax.random.PRNGKey(5), record=("v",))
-    c = run(noisy_net, inputs, key=jax.random.PRNGKey(6), record=("v",))
+    a = run(noisy_net, inputs, key=jax.random.PRNGKey(5))
+    b = run(noisy_net, inputs, key=jax.random.PRNGKey(5))
+    c = run(noisy_net, inputs, key=jax.random.PRNGKey(6))
     np.testing.assert_array_equal(np.asarray(a.outputs), np.asarray(b.outputs))
     np.testing.assert_array_equal(np.asarray(a.traces["v"]), np.asarray(b.traces["v"]))
     assert np.max(np.abs(np.asarray(a.traces["v"] - c.traces["v"]))) > 1e-2
     # a prefix run draws the same noise as the first steps of a longer run
-    prefix = sim(noisy_net, inputs[:40], key=jax.random.PRNGKey(5), record=("v",))
+    prefix = run(noisy_net, inputs[:40], key=jax.random.PRNGKey(5))
     np.testing.assert_allclose(np.asarray(prefix.traces["v"]), np.asarray(a.traces["v"][:40]), atol=1e-5)
 
 
@@ -334,9 +343,9 @@ def test_chunked_noisy_run_equals_single_run(noisy_net):
     split = 40
     inputs = f32(random_inputs(np.random.default_rng(14), STEPS, 2))
     key = jax.random.PRNGKey(5)
-    whole = sim(noisy_net, inputs, key=key, record=("v",))
-    first = sim(noisy_net, inputs[:split], key=key, record=("v",))
-    second = sim(noisy_net, inputs[split:], key=key, record=("v",), initial_state=first.final_state)
+    whole = run(noisy_net, inputs, key=key)
+    first = run(noisy_net, inputs[:split], key=key)
+    second = run(noisy_net, inputs[split:], key=key, initial_state=first.final_state)
     chunked = np.concatenate([np.asarray(first.traces["v"]), np.asarray(second.traces["v"])])
     np.testing.assert_allclose(chunked, np.asarray(whole.traces["v"]), atol=1e-5)
 
@@ -345,9 +354,9 @@ def test_chunked_clean_run_equals_single_run(clean_net):
     # without noise, continuing from final_state is exact (the state carries everything)
     split = 40
     inputs = f32(random_inputs(np.random.default_rng(15), STEPS, 2))
-    whole = sim(clean_net, inputs, record=("spikes", "v"))
-    first = sim(clean_net, inputs[:split], record=("spikes", "v"))
-    second = sim(clean_net, inputs[split:], record=("spikes", "v"), initial_state=first.final_state)
+    whole = run(clean_net, inputs)
+    first = run(clean_net, inputs[:split])
+    second = run(clean_net, inputs[split:], initial_state=first.final_state)
     assert float(jnp.sum(whole.traces["spikes"][split:])) > 5
     np.testing.assert_array_equal(np.concatenate([np.asarray(first.traces["spikes"]),
                                                   np.asarray(second.traces["spikes"])]),

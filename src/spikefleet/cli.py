@@ -1,7 +1,9 @@
 """Command-line interface: parsing and I/O only; every command is a library call.
 
-    spikefleet train --task xor --method {teacher,bptt} --seed S --out PATH
-    spikefleet evaluate PATH --task xor --trials N --seed S [--json FILE]
+    spikefleet train --task xor --method {teacher,bptt} --seed S --out PATH [--robust {none,noise,adversarial}]
+    spikefleet evaluate PATH [PATH ...] --task xor --trials N --seed S [--json FILE]
+        [--chips N --mismatch 0,0.05,0.1,0.2 --profile NAME --quant-bits 6,4 --noise 0.05 --dead 0.4 --plot PNG]
+    spikefleet profiles
     spikefleet run [--out DIR] [--seed S]
 
 Bad arguments or files give a one-line ``spikefleet: error: ...`` on stderr and exit code 2.
@@ -51,8 +53,30 @@ def _seed(text: str) -> int:
     return value
 
 
+def _float_list(text: str) -> tuple:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated non-negative numbers, got {text!r}")
+    return values
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .fleet.mismatch import BUILTIN_PROFILES
     from .tasks import TASKS
+    from .train.objectives import ROBUST_KINDS
     from .train.recipes import METHODS
 
     parser = _Parser(prog="spikefleet", description="Train spiking networks that work on every chip.")
@@ -67,15 +91,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int, help="training steps (default: the recipe's)")
     p.add_argument("--hidden", type=_positive_int, help="hidden units (default: the recipe's)")
     p.add_argument("--test-trials", type=_positive_int, default=200)
+    p.add_argument("--robust", choices=ROBUST_KINDS, default="none",
+                   help="robust objective: parameter-noise injection or adversarial parameter attack")
+    p.add_argument("--robust-profile", default="uniform", help=f"mismatch profile ({', '.join(BUILTIN_PROFILES)} "
+                   "or a .toml/.json file) sampled/attacked during training")
+    p.add_argument("--robust-level", type=_fraction, default=0.2, help="profile level (uniform: relative sigma)")
+    p.add_argument("--robust-chips", type=_positive_int, default=4, help="chips per step for --robust noise")
     p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint on fresh trials")
-    p.add_argument("checkpoint", type=Path)
+    p = sub.add_parser("evaluate", help="evaluate checkpoints on fresh trials, optionally over a fleet of chips")
+    p.add_argument("checkpoint", type=Path, nargs="+")
     p.add_argument("--task", required=True, choices=sorted(TASKS))
     p.add_argument("--trials", type=_positive_int, default=200)
-    p.add_argument("--seed", required=True, type=_seed)
-    p.add_argument("--json", type=Path, help="write the metrics to this JSON file")
+    p.add_argument("--seed", required=True, type=_seed, help="seeds the test trials, the chips and runtime noise")
+    p.add_argument("--json", type=Path, help="write the metrics (per chip and summaries) to this JSON file")
+    p.add_argument("--chips", type=_positive_int, help="fleet size (default 100 when a perturbation is given)")
+    p.add_argument("--mismatch", type=_float_list, help="mismatch levels, e.g. 0,0.05,0.1,0.2")
+    p.add_argument("--profile", default="uniform", help=f"mismatch profile: {', '.join(BUILTIN_PROFILES)} "
+                   "or a .toml/.json file")
+    p.add_argument("--quant-bits", type=_float_list, help="weight bits, e.g. 6,4 (0 = full precision)")
+    p.add_argument("--noise", type=_float_list, help="membrane noise levels (fraction of the gap per step)")
+    p.add_argument("--dead", type=_float_list, help="fractions of dead neurons, e.g. 0.4")
+    p.add_argument("--dead-select", choices=("random", "first"), default="random")
+    p.add_argument("--gain-refit", action="store_true", help="re-fit an output gain per level (Network ADS protocol)")
+    p.add_argument("--yield-threshold", type=_fraction, default=0.9, help="accuracy a chip needs to count as good")
+    p.add_argument("--chunk", type=_positive_int, default=16, help="chips simulated at once (memory bound)")
+    p.add_argument("--plot", type=Path, help="robustness plot PNG (default: next to --json)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing --json/--plot files")
+
+    sub.add_parser("profiles", help="list the mismatch profiles and their sigmas")
 
     p = sub.add_parser("run", help="the main job: train the default XOR designs and evaluate them")
     p.add_argument("--out", type=Path, help="output directory (default: runs/run-<timestamp>)")
@@ -98,11 +143,16 @@ def cmd_train(args) -> int:
     from .tasks import get_task
     from .train import api
 
+    from .fleet.mismatch import get_profile
+    from .train.objectives import Robustness
+
     _refuse_overwrite(args.out, args.overwrite)
     task = get_task(args.task)
     overrides = {"steps": args.steps} if args.steps else {}
+    robustness = Robustness(args.robust, get_profile(args.robust_profile, args.robust_level),
+                            chips=args.robust_chips) if args.robust != "none" else Robustness()
     out = api.train_and_test(task, args.method, args.seed, hidden=args.hidden, test_trials=args.test_trials,
-                             progress=not args.quiet, **overrides)
+                             robustness=robustness, progress=not args.quiet, **overrides)
     checkpoint.save(args.out, out.model, out.info)
     v, t = out.info["validation"], out.info["test"]
     print(f"{args.task}/{args.method} seed {args.seed}: validation accuracy {v['accuracy']:.3f}, "
@@ -116,13 +166,54 @@ def cmd_evaluate(args) -> int:
     from .tasks import get_task
     from .train import api
 
-    ckpt = checkpoint.load(args.checkpoint)
+    fleet_mode = args.chips or any(v is not None for v in (args.mismatch, args.quant_bits, args.noise, args.dead))
+    plot = args.plot or (args.json.with_suffix(".png") if args.json and fleet_mode else None)
+    for path in (args.json, plot):
+        if path is not None:
+            _refuse_overwrite(path, args.overwrite)
+    ckpts, paths = {}, {}
+    for path in args.checkpoint:
+        name = path.stem if path.stem not in ckpts else str(path)
+        ckpts[name], paths[name] = checkpoint.load(path), str(path)
     task = get_task(args.task)
-    metrics = api.test(ckpt.model, task, args.seed, args.trials)
-    print(json.dumps(metrics))
+    if not fleet_mode:
+        results = {}
+        for name, ckpt in ckpts.items():
+            metrics = api.test(ckpt.model, task, args.seed, args.trials)
+            results[name] = {"checkpoint": paths[name], "task": args.task, "seed": args.seed,
+                             "info": {k: ckpt.info.get(k) for k in ("task", "method", "seed")}, **metrics}
+            print(json.dumps({"design": name, **metrics}))
+        if args.json:
+            _write_json(args.json, next(iter(results.values())) if len(results) == 1 else results)
+        return 0
+    report = api.fleet_report({name: c.model for name, c in ckpts.items()}, task, seed=args.seed,
+                              trials=args.trials, chips=args.chips or 100, mismatch=args.mismatch,
+                              profile=args.profile, quant_bits=args.quant_bits, noise=args.noise, dead=args.dead,
+                              dead_select=args.dead_select, gain_refit=args.gain_refit,
+                              yield_threshold=args.yield_threshold, chunk=args.chunk, plot=plot)
+    print(report["table"])
+    for c in report["comparisons"]:
+        print(f"paired Wilcoxon {c['a']} vs {c['b']} [{c['sweep']} {c['level']:g}]: median {c['median_a']:.3f} vs "
+              f"{c['median_b']:.3f}, p = {c['p_value']:.3g}")
     if args.json:
-        _write_json(args.json, {"checkpoint": str(args.checkpoint), "task": args.task, "seed": args.seed,
-                                "info": {k: ckpt.info.get(k) for k in ("task", "method", "seed")}, **metrics})
+        _write_json(args.json, {k: v for k, v in report.items() if k != "table"})
+        print(f"wrote {args.json}")
+    if plot:
+        print(f"wrote {plot}")
+    return 0
+
+
+def cmd_profiles(args) -> int:
+    from .fleet.mismatch import BUILTIN_PROFILES, builtin_profile
+
+    for name, description in BUILTIN_PROFILES.items():
+        print(f"{name}: {description}")
+        level_note = "sigma = level; shown at level 0.1" if name == "uniform" else "level 1"
+        profile = builtin_profile(name, 0.1 if name == "uniform" else 1.0)
+        print(f"  ({level_note}, positive parameters: {profile.positive_rule})")
+        for param, sigma in profile.sigmas:
+            print(f"  {param:<14}{sigma:>7.3f}")
+    print("user profiles: a .toml or .json file with a [sigmas] table (see spikefleet.fleet.mismatch)")
     return 0
 
 
@@ -141,7 +232,8 @@ def cmd_run(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "run": cmd_run}[args.command](args)
+        commands = {"train": cmd_train, "evaluate": cmd_evaluate, "profiles": cmd_profiles, "run": cmd_run}
+        return commands[args.command](args)
     except SpikefleetError as exc:
         message = str(exc) if str(exc).startswith("spikefleet") else f"spikefleet: error: {exc}"
         print(message, file=sys.stderr)

@@ -16,7 +16,7 @@ from ..evaluation import evaluate_model
 from .bptt import seed_stream
 from .recipes import TEST_STREAM, TrainOutput, train
 
-__all__ = ["train_and_test", "test", "main_job", "format_table"]
+__all__ = ["train_and_test", "test", "main_job", "format_table", "fleet_report"]
 
 
 def test(model, task, seed: int, trials: int) -> dict:
@@ -58,3 +58,55 @@ def format_table(rows: list[dict]) -> str:
         lines.append(f"{r['task']:<6}{r['method']:<10}{r['val_accuracy']:>9.3f}{r['test_accuracy']:>10.3f}"
                      f"{r['test_mse']:>10.4f}{r['rate_hz']:>9.1f}{r['train_seconds']:>9.1f}")
     return "\n".join(lines)
+
+
+def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: int = 100, mismatch=None,
+                 profile: str = "uniform", quant_bits=None, noise=None, dead=None, dead_select: str = "random",
+                 gain_refit: bool = False, yield_threshold: float = 0.9, chunk: int = 16, plot=None) -> dict:
+    """Evaluate ``designs`` (name -> model) on one shared fleet under the requested sweeps.
+
+    Test trials come from ``seed_stream(seed, 3)`` (as :func:`test`), chips from
+    ``fleet_keys(seed, chips)``, runtime noise from ``PRNGKey(seed_stream(seed, 5))``; gain
+    re-fitting (optional) uses separate validation trials (stream 6) and 5 separate chips.
+    Returns a JSON-ready dict with per-chip records, paired comparisons and a text table.
+    """
+    import jax
+
+    from ..fleet.chip import fleet_keys
+    from ..fleet.plot import plot_robustness
+    from ..fleet.stats import format_table as stats_table
+    from ..fleet.sweep import Sweep, compare_designs, run_sweeps
+
+    sweeps = []
+    if mismatch:
+        sweeps.append(Sweep("mismatch", tuple(mismatch), profile=profile))
+    if quant_bits:
+        sweeps.append(Sweep("quant", tuple(quant_bits)))
+    if noise:
+        sweeps.append(Sweep("noise", tuple(noise)))
+    if dead:
+        sweeps.append(Sweep("dead", tuple(dead), dead_select=dead_select))
+    if not sweeps:
+        sweeps.append(Sweep("mismatch", (0.0,), profile=profile))
+    batch = task.generate(trials, seed_stream(seed, TEST_STREAM))
+    keys = fleet_keys(seed, chips)
+    run_key = jax.random.PRNGKey(seed_stream(seed, 5))
+    val_batch = val_keys = None
+    if gain_refit:
+        val_batch = task.generate(min(trials, 100), seed_stream(seed, 6))
+        val_keys = jax.random.split(jax.random.PRNGKey(seed_stream(seed, 7)), 5)
+    records = run_sweeps(designs, task, batch, keys, sweeps, run_key=run_key, chunk=chunk, gain_refit=gain_refit,
+                         val_batch=val_batch, val_keys=val_keys, yield_threshold=yield_threshold)
+    comparisons = compare_designs(records)
+    rows = []
+    for r in records:
+        a, m = r.summaries["accuracy"], r.summaries["mse"]
+        rows.append({"design": r.design, "condition": r.condition, "median acc": a["median"], "IQR": a["iqr"],
+                     "p5": a["p5"], "worst": a["worst"], f"yield>={yield_threshold:g}": a["yield"],
+                     "median MSE": m["median"], "rate Hz": r.summaries["rate_hz"]["median"]})
+    table = stats_table(rows, list(rows[0]))
+    if plot is not None:
+        plot_robustness(records, plot, title=f"{task.name}: {chips} chips x {trials} trials")
+    return {"task": task.name, "seed": seed, "chips": chips, "trials": trials, "gain_refit": gain_refit,
+            "yield_threshold": yield_threshold, "records": [r.to_dict() for r in records],
+            "comparisons": comparisons, "table": table}

@@ -1,0 +1,129 @@
+"""Robustness sweeps: several designs × perturbation levels on one shared fleet.
+
+Each sweep varies one perturbation type at a time (as in the Network ADS figures):
+
+* ``mismatch`` — levels are profile levels (``uniform``: the relative sigma); level 0 is the
+  nominal chip;
+* ``quant`` — bits per weight matrix (level ``0`` means full precision);
+* ``noise`` — membrane noise, fraction of the threshold–reset gap per step;
+* ``dead`` — fraction of silenced neurons.
+
+All designs see the same chips (same keys) and the same trials, so per-chip results are
+paired: :func:`compare_designs` runs a Wilcoxon signed-rank test per condition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import jax
+import numpy as np
+
+from ..errors import expect
+from .chip import Condition
+from .evaluate import METRICS, evaluate_fleet, fit_gain
+from .mismatch import get_profile
+from .stats import paired_comparison
+
+__all__ = ["Sweep", "build_conditions", "run_sweeps", "compare_designs", "SWEEP_KINDS"]
+
+SWEEP_KINDS = ("mismatch", "quant", "noise", "dead")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    kind: str
+    levels: tuple
+    profile: str = "uniform"
+    dead_select: str = "random"
+
+    def __post_init__(self):
+        expect(self.kind in SWEEP_KINDS, "sweep", f"one of {SWEEP_KINDS}", self.kind)
+        expect(len(self.levels) > 0, f"{self.kind} levels", "at least one level", self.levels)
+        for level in self.levels:
+            expect(level >= 0, f"{self.kind} level", "a non-negative number", level)
+            if self.kind == "quant":
+                expect(float(level).is_integer() and level <= 32, "quant-bits", "integers in [1, 32] (0 = full precision)",
+                       level)
+            if self.kind == "dead":
+                expect(level <= 1, "dead", "a fraction in [0, 1]", level)
+
+
+def build_conditions(sweep: Sweep) -> list[tuple[float, Condition]]:
+    out = []
+    for level in sweep.levels:
+        if sweep.kind == "mismatch":
+            cond = Condition(mismatch=get_profile(sweep.profile, level) if level > 0 else None,
+                             label=f"mismatch {sweep.profile} {level:g}")
+        elif sweep.kind == "quant":
+            bits = int(level) or None
+            cond = Condition(quant_bits=bits, label=f"{bits}-bit" if bits else "full precision")
+        elif sweep.kind == "noise":
+            cond = Condition(noise=float(level), label=f"noise {level:g}")
+        else:
+            cond = Condition(dead=float(level), dead_select=sweep.dead_select, label=f"dead {level:g}")
+        out.append((float(level), cond))
+    return out
+
+
+@dataclass
+class SweepRecord:
+    design: str
+    sweep: str
+    level: float
+    condition: str
+    metrics: dict  # name -> np.ndarray [chips]
+    gain: float = 1.0
+    summaries: dict = field(default_factory=dict)
+
+    def to_dict(self, per_chip: bool = True) -> dict:
+        d = {"design": self.design, "sweep": self.sweep, "level": self.level, "condition": self.condition,
+             "gain": self.gain, "summary": self.summaries}
+        if per_chip:
+            d["per_chip"] = {k: [float(x) for x in v] for k, v in self.metrics.items()}
+        return d
+
+
+def run_sweeps(designs: dict, task, batch, chip_keys, sweeps: list[Sweep], *, run_key=None, chunk: int = 16,
+               gain_refit: bool = False, val_batch=None, val_keys=None, yield_threshold: float = 0.9,
+               progress=None) -> list[SweepRecord]:
+    """Evaluate every design under every sweep level on the same fleet; one record per pair.
+
+    ``gain_refit``: fit an output gain per design and level on ``val_batch``/``val_keys``
+    (separate trials and chips) before testing (Network ADS protocol; off by default).
+    """
+    records = []
+    jobs = [(s, level, cond) for s in sweeps for level, cond in build_conditions(s)]
+    for name, design in designs.items():
+        for sweep, level, cond in jobs:
+            key = None if run_key is None else jax.random.fold_in(run_key, int(level * 1e6))
+            gain = 1.0
+            if gain_refit:
+                gain = fit_gain(design, task, val_batch, val_keys, cond, run_key=key)
+            result = evaluate_fleet(design, task, batch, chip_keys, cond, run_key=key, chunk=chunk, gain=gain)
+            summaries = {m: result.summary(m, threshold=yield_threshold if m == "accuracy" else None).to_dict()
+                         for m in METRICS}
+            records.append(SweepRecord(name, sweep.kind, level, cond.describe(), result.metrics, gain, summaries))
+            if progress is not None:
+                progress(records[-1])
+    return records
+
+
+def compare_designs(records: list[SweepRecord], metric: str = "accuracy") -> list[dict]:
+    """Paired Wilcoxon tests of the first design against each other one, per (sweep, level)."""
+    designs = list(dict.fromkeys(r.design for r in records))
+    if len(designs) < 2:
+        return []
+    by_key = {(r.design, r.sweep, r.level): r for r in records}
+    out = []
+    for r in records:
+        if r.design != designs[0]:
+            continue
+        for other in designs[1:]:
+            o = by_key.get((other, r.sweep, r.level))
+            if o is None:
+                continue
+            cmp = paired_comparison(np.asarray(r.metrics[metric]), np.asarray(o.metrics[metric]))
+            out.append({"a": designs[0], "b": other, "sweep": r.sweep, "level": r.level, "metric": metric,
+                        **cmp.to_dict()})
+    return out
