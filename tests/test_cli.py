@@ -79,3 +79,61 @@ def test_run_refuses_non_empty_output_dir(capsys, tmp_path):
     code, _, err = _run(capsys, "run", "--out", str(tmp_path))
     assert code == 2 and "not empty" in err
     assert (tmp_path / "precious.txt").read_text() == "keep"
+
+
+def test_evaluate_over_a_fleet_writes_json_and_plot(capsys, tmp_path, teacher_ckpt):
+    target = tmp_path / "fleet.json"
+    code, out, err = _run(capsys, "evaluate", str(teacher_ckpt), str(teacher_ckpt), "--task", "xor", "--seed", "0",
+                          "--trials", "8", "--chips", "3", "--mismatch", "0,0.1", "--quant-bits", "4",
+                          "--json", str(target))
+    assert code == 0, err
+    report = json.loads(target.read_text())
+    assert report["chips"] == 3 and report["trials"] == 8
+    # 2 designs x (2 mismatch levels + 1 quantisation level)
+    assert len(report["records"]) == 6
+    first = report["records"][0]
+    assert len(first["per_chip"]["accuracy"]) == 3
+    assert first["summary"]["accuracy"]["median"] == pytest.approx(
+        sorted(first["per_chip"]["accuracy"])[1])
+    # the same checkpoint twice: paired comparisons see identical chips
+    assert all(c["p_value"] == 1.0 for c in report["comparisons"])
+    png = target.with_suffix(".png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "median acc" in out
+    # refuses to overwrite either output
+    code, _, err = _run(capsys, "evaluate", str(teacher_ckpt), "--task", "xor", "--seed", "0", "--trials", "8",
+                        "--chips", "2", "--json", str(target))
+    assert code == 2 and "already exists" in err
+
+
+def test_fleet_noise_on_a_rate_network_is_a_clear_error(capsys, teacher_ckpt):
+    code, _, err = _run(capsys, "evaluate", str(teacher_ckpt), "--task", "xor", "--seed", "0", "--trials", "4",
+                        "--chips", "2", "--noise", "0.05")
+    assert code == 2 and "membrane noise needs a spiking network" in err
+
+
+def test_profiles_lists_builtin_sigmas(capsys):
+    code, out, _ = _run(capsys, "profiles")
+    assert code == 0
+    assert "uniform" in out and "dynapse1-measured" in out
+    assert "w_fast          0.310" in out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--mismatch", "0,-0.1"], "non-negative numbers"),
+    (["--mismatch", "a,b"], "comma-separated numbers"),
+    (["--quant-bits", "2.5"], "quant-bits"),
+    (["--profile", "nope", "--mismatch", "0.1"], "profile"),
+    (["--dead", "1.5"], "dead"),
+])
+def test_bad_fleet_arguments(capsys, teacher_ckpt, argv, fragment):
+    code, _, err = _run(capsys, "evaluate", str(teacher_ckpt), "--task", "xor", "--seed", "0", "--trials", "4",
+                        "--chips", "2", *argv)
+    assert code == 2 and fragment in err and err.count("\n") == 1
+
+
+def test_robust_training_needs_a_spiking_method(capsys, tmp_path):
+    code, _, err = _run(capsys, "train", "--task", "xor", "--method", "teacher", "--seed", "0", "--robust", "noise",
+                        "--out", str(tmp_path / "x.sfc"), "--steps", "1", "--quiet")
+    assert code == 2 and "spiking" in err
+    assert not (tmp_path / "x.sfc").exists()
