@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="uniform", help=f"mismatch profile: {', '.join(BUILTIN_PROFILES)} "
                    "or a .toml/.json file")
     p.add_argument("--quant-bits", type=_float_list, help="weight bits, e.g. 6,4 (0 = full precision)")
+    p.add_argument("--quant-matrices", default="w_in,w_rec,w_out",
+                   help="weight matrices that --quant-bits quantises (add w_fast to include fast weights)")
     p.add_argument("--noise", type=_float_list, help="membrane noise levels (fraction of the gap per step)")
     p.add_argument("--dead", type=_float_list, help="fractions of dead neurons, e.g. 0.4")
     p.add_argument("--dead-select", choices=("random", "first"), default="random")
@@ -135,8 +137,20 @@ def _refuse_overwrite(path: Path, overwrite: bool) -> None:
         raise UsageError(f"{path} already exists; choose another path or pass --overwrite")
 
 
+def _json_safe(value):
+    """Replace NaN/inf floats by None so the file is strict JSON."""
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _write_json(path: Path, data) -> None:
-    checkpoint.atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
+    text = json.dumps(_json_safe(data), indent=2, allow_nan=False)
+    checkpoint.atomic_write_bytes(path, (text + "\n").encode())
 
 
 def cmd_train(args) -> int:
@@ -188,7 +202,9 @@ def cmd_evaluate(args) -> int:
         return 0
     report = api.fleet_report({name: c.model for name, c in ckpts.items()}, task, seed=args.seed,
                               trials=args.trials, chips=args.chips or 100, mismatch=args.mismatch,
-                              profile=args.profile, quant_bits=args.quant_bits, noise=args.noise, dead=args.dead,
+                              profile=args.profile, quant_bits=args.quant_bits,
+                              quant_matrices=tuple(m.strip() for m in args.quant_matrices.split(",") if m.strip()),
+                              noise=args.noise, dead=args.dead,
                               dead_select=args.dead_select, gain_refit=args.gain_refit,
                               yield_threshold=args.yield_threshold, chunk=args.chunk, plot=plot)
     print(report["table"])

@@ -136,6 +136,10 @@ class SpikingNetwork(eqx.Module):
         zeros = jnp.zeros((n,), jnp.float32)
         return SpikingState(neurons=self.neurons.init_state(), spikes=zeros, trace=zeros)
 
+    def step_index(self, state: SpikingState) -> jax.Array:
+        """Index of the next step within the sample (continues across chunked runs)."""
+        return state.neurons.t
+
     def step(self, state: SpikingState, x_t, *, key=None, current=None):
         """One time step; returns ``(state, y[t], traces)`` with traces ``spikes, v, r, i_syn``."""
         cfg = self.config

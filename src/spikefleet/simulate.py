@@ -6,7 +6,10 @@ A network is any module with ``init_state()`` and
 
 Time is the leading axis of a sample: ``inputs`` is ``[T, C]``. Randomness (runtime noise)
 comes from ``key``; step ``t`` uses ``fold_in(key, t)``, so results do not depend on how the
-time axis is chunked. Without a key the run is deterministic and noise-free models need none.
+time axis is chunked: ``t`` counts from the step index stored in the initial state when the
+network provides one (``net.step_index(state)``; spiking networks do), so a run continued from
+``final_state`` draws the noise of steps ``t0, t0 + 1, ...``. Without a key the run is
+deterministic and noise-free models need none.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ def simulate(net, inputs, *, key=None, record: Sequence[str] = (), accumulate: S
     record, accumulate = tuple(record), tuple(accumulate)
     state = net.init_state() if initial_state is None else initial_state
     inputs = jnp.asarray(inputs, jnp.float32)
-    steps = jnp.arange(inputs.shape[0])
+    t0 = net.step_index(state) if hasattr(net, "step_index") else 0
+    steps = t0 + jnp.arange(inputs.shape[0], dtype=jnp.int32)
     extra = None if current is None else jnp.asarray(current, jnp.float32)
 
     def body(carry, xs):

@@ -36,6 +36,7 @@ class Sweep:
     levels: tuple
     profile: str = "uniform"
     dead_select: str = "random"
+    quant_matrices: tuple = ("w_in", "w_rec", "w_out")
 
     def __post_init__(self):
         expect(self.kind in SWEEP_KINDS, "sweep", f"one of {SWEEP_KINDS}", self.kind)
@@ -57,7 +58,8 @@ def build_conditions(sweep: Sweep) -> list[tuple[float, Condition]]:
                              label=f"mismatch {sweep.profile} {level:g}")
         elif sweep.kind == "quant":
             bits = int(level) or None
-            cond = Condition(quant_bits=bits, label=f"{bits}-bit" if bits else "full precision")
+            cond = Condition(quant_bits=bits, quant_matrices=sweep.quant_matrices,
+                             label=f"{bits}-bit" if bits else "full precision")
         elif sweep.kind == "noise":
             cond = Condition(noise=float(level), label=f"noise {level:g}")
         else:

@@ -42,7 +42,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..errors import expect
+from ..errors import ConfigError, expect
 from .surrogate import FastSigmoid, Surrogate, spike_count
 
 __all__ = ["LIF", "LIFState"]
@@ -104,19 +104,31 @@ class LIF(eqx.Module):
     @classmethod
     def create(cls, n: int, *, n_synapses: int = 1, tau_mem=20e-3, tau_syn=10e-3, threshold=1.0,
                v_rest=0.0, v_reset=0.0, bias=0.0, v_init=None, **static) -> "LIF":
-        """Homogeneous population; scalars broadcast to ``[N]`` (``tau_syn`` to ``[S, N]``)."""
+        """A population from scalars or arrays: per-neuron values broadcast to ``[N]``.
+
+        ``tau_syn`` is a scalar, one value per synapse group (1-D of length ``n_synapses``;
+        this reading wins when ``n_synapses > 1`` and ``N == n_synapses``), one value per neuron
+        (1-D of length ``N``) or a full ``[S, N]`` array.
+        """
         expect(isinstance(n, int) and n > 0, "n", "a positive integer", n)
         expect(isinstance(n_synapses, int) and n_synapses > 0, "n_synapses", "a positive integer", n_synapses)
 
-        def vec(x, shape=(n,)):
-            return jnp.broadcast_to(jnp.asarray(x, jnp.float32), shape)
+        def vec(name, x, shape=(n,)):
+            x = jnp.asarray(x, jnp.float32)
+            try:
+                return jnp.broadcast_to(x, shape)
+            except ValueError:
+                raise ConfigError(f"LIF.{name}: expected a scalar or an array broadcastable to {shape}, "
+                                  f"got shape {x.shape}") from None
 
         tau_syn = jnp.asarray(tau_syn, jnp.float32)
-        tau_syn = tau_syn[:, None] if tau_syn.ndim == 1 and tau_syn.shape[0] == n_synapses != n else tau_syn
+        if tau_syn.ndim == 1 and n_synapses > 1 and tau_syn.shape[0] == n_synapses:
+            tau_syn = tau_syn[:, None]  # one value per synapse group
         return cls(
-            tau_mem=vec(tau_mem), tau_syn=vec(tau_syn, (n_synapses, n)), threshold=vec(threshold),
-            v_rest=vec(v_rest), v_reset=vec(v_reset), bias=vec(bias),
-            v_init=vec(v_rest if v_init is None else v_init), silenced=vec(0.0), **static,
+            tau_mem=vec("tau_mem", tau_mem), tau_syn=vec("tau_syn", tau_syn, (n_synapses, n)),
+            threshold=vec("threshold", threshold), v_rest=vec("v_rest", v_rest), v_reset=vec("v_reset", v_reset),
+            bias=vec("bias", bias), v_init=vec("v_init", v_rest if v_init is None else v_init),
+            silenced=vec("silenced", 0.0), **static,
         )
 
     @property

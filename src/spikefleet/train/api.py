@@ -61,7 +61,8 @@ def format_table(rows: list[dict]) -> str:
 
 
 def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: int = 100, mismatch=None,
-                 profile: str = "uniform", quant_bits=None, noise=None, dead=None, dead_select: str = "random",
+                 profile: str = "uniform", quant_bits=None, quant_matrices=("w_in", "w_rec", "w_out"), noise=None,
+                 dead=None, dead_select: str = "random",
                  gain_refit: bool = False, yield_threshold: float = 0.9, chunk: int = 16, plot=None) -> dict:
     """Evaluate ``designs`` (name -> model) on one shared fleet under the requested sweeps.
 
@@ -81,7 +82,7 @@ def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: in
     if mismatch:
         sweeps.append(Sweep("mismatch", tuple(mismatch), profile=profile))
     if quant_bits:
-        sweeps.append(Sweep("quant", tuple(quant_bits)))
+        sweeps.append(Sweep("quant", tuple(quant_bits), quant_matrices=tuple(quant_matrices)))
     if noise:
         sweeps.append(Sweep("noise", tuple(noise)))
     if dead:

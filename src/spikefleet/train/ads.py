@@ -1,0 +1,587 @@
+r"""Network ADS (Büchel et al., Sci. Rep. 2021): a spiking layer that learns a teacher's dynamics.
+
+Spec: ``spec/network-ads.md`` §3–§9, §17. Units: time in seconds, potentials and currents
+dimensionless, rates (readout traces) in Hz. Orientation everywhere ``w[pre, post]``.
+
+Architecture (the deployable design, :class:`ADSNetwork`)::
+
+    c[t] --F̂·A--> c̃[t] --W^in--> N LIF neurons (Ω^s slow, Ω^f fast) --W^out--> x̃[t] --D̂--> y[t]
+
+with ``F̂ = teacher.w_in`` [C, N̂], ``D̂ = teacher.w_out`` [N̂, O] and the ADS core a
+:class:`~spikefleet.network.SpikingNetwork` (``input_target="current"``, unit-area synapses and
+readout, Euler membrane, reset to ``V_reset``, at most one spike per neuron and step).
+
+Weights (§6), built by :func:`build_ads` from a raw decoder ``D ∈ ℝ^{N̂×N}``, ``D_{ji} ~ N(0,1)/N̂``::
+
+    T_i   = ½ (ν λ_d + μ λ_d² + n_i²),   n_i = Σ_j |D_ji| ("l1", reference §17.2) or ‖D_i‖₂ ("l2")
+    D̃     = a D / T        (column i divided by T_i),  a = V_th − V_rest
+    W^in  = τ_mem D̃        [N̂, N]  -> core.w_in      (drive J = c̃ @ W^in)
+    W^out = τ_mem D̃ᵀ       [N, N̂]  -> core.w_out     (x̃ = r @ W^out)
+    Ω^f_ij = −κ (D_i·D_j)/T_i, Ω^f_ii = 0  (spec: from j to i)  -> core.w_fast = (Ω^f)ᵀ
+    Ω^s   = 0                            (spec: from i to j)  -> core.w_rec  = Ω^s
+    V[0]  ~ U(V_reset, V_th) per instance; every sample starts from it.
+
+One step ``t`` of the core (§5, as implemented by ``SpikingNetwork.step``; ``α_x = e^{−dt/τ_x}``)::
+
+    I^s[t] = α_s I^s[t−1] + (o[t−1] @ Ω^s)/τ_s        I^f[t] = α_f I^f[t−1] + (o[t−1] @ W_fast)/τ_f
+    I[t]   = I^s[t] + I^f[t] + I^k[t] + c̃[t] @ W^in
+    V      ← V + (dt/τ_mem)(V_rest − V + I[t]);   o[t] = [V ≥ V_th];   V ← V_reset where o[t] = 1
+    r[t]   = α_r r[t−1] + o[t]/τ_r  (Hz);         x̃[t] = r[t] @ W^out;   y[t] = x̃[t] @ D̂
+
+(Spec §5 stores the synaptic currents after adding ``o[t]``; the core stores them before, which
+is the same sequence shifted by one index: recurrent spikes act with a one-step delay.)
+
+Learning (§7), online, one sample at a time, from the initial state, with ``I^k[0] = 0``::
+
+    e[t]     = x̂[t] − x̃[t]                      x̂[t] = tanh(x_teacher[t])   (§3.1, §17.1)
+    ε[t]     = e[t] @ W^in                        ([N]: ε_j = Σ_m W^in_mj e_m)
+    I^k[t+1] = k ε[t]                             (one-step delay, unfiltered)
+    Ω^s_ij  += η r_i[t] ε_j[t]  (i ≠ j)           (r[t] includes o[t]; applied every step)
+
+Batched variant (§7, public-Rockpool rule): simulate the sample with feedback and without
+learning, ``ΔΩ = Σ_t r[t] ε[t]ᵀ``, zero its diagonal, scale so that ``mean |ΔΩ| = 1`` (mean over
+all N² entries, the zero diagonal included), multiply by ``η`` and add to Ω^s.
+
+Schedules (§8): ``k`` constant (XOR, k = 75) or the §8.2 step schedule (``Δk = k0/8``,
+``n_b = ⌊(k0 − Δk)/Δk⌋ + 1``, ``L = ⌊n_iter/n_b⌋``, ``k_i = max(k0 − Δk ⌊i/L⌋, Δk)``); ``η``
+constant or the tutorial decay ``η_i = η0 e^{−i/b} + 1e−7``, ``b = (n_iter/2)/ln 100``.
+
+Reference quirks reproduced by the default configuration (§17): 1 (target tanh(x), input A·F̂ᵀc
+without teacher bias and 1/τ), 2 (``threshold_norm="l1"``), 3 (κ = 0.5 for XOR, zeroed diagonal,
+τ_f = dt so fast currents act with a one-step delay), 4 (basis ψ(r) = r), 5 (one projection
+W^in as encoder and feedback projector, fixed decoder W^out = (W^in)ᵀ), 6 (online per-step
+updates; here at most one spike per neuron and step, no precise spike timing), 7 (constant
+k = 75 for XOR; the step schedule is floored at Δk and never reaches 0; inference uses k = 0).
+Not reproduced here: adaptation (β = 0 in all reported results) and the unused fast-weight
+plasticity.
+
+Seeds (:func:`train_ads`): ADS init key ``PRNGKey(seed_stream(seed, 5))``; training trial ``i``
+(0-based over all epochs) is ``task.generate(1, seed_stream(seed, 1, i))``; validation trials
+``seed_stream(seed, 2)``; test trials (not used here) stream 3, as in :mod:`.recipes`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import expect
+from ..network import RateNetwork, SpikingConfig, SpikingNetwork
+from ..neurons.lif import LIF
+from ..simulate import simulate_batch
+from .bptt import TrainingDiverged, seed_stream
+
+__all__ = [
+    "ADSConfig", "ADSNetwork", "build_ads", "ads_thresholds", "k_values", "eta_values",
+    "teacher_dynamics", "learn_sample", "learn_batch_update", "learn_trials", "evaluate_ads",
+    "reconstruction_error", "train_ads",
+]
+
+TRAIN_STREAM, VAL_STREAM, TEST_STREAM, ADS_INIT_STREAM = 1, 2, 3, 5
+K_SCHEDULES = ("constant", "step")
+ETA_SCHEDULES = ("constant", "exp")
+THRESHOLD_NORMS = ("l1", "l2")
+RULES = ("online", "batched")
+ETA_FLOOR = 1e-7  # additive floor of the exponential η schedule (tutorial)
+
+
+# ------------------------------------------------------------------------------------ config
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _is_pos_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+
+@dataclass(frozen=True)
+class ADSConfig:
+    """Everything static about a Network ADS design and its training (defaults: XOR, §5.1, §8.1).
+
+    ``n_in``, ``n_hat``, ``n_out`` (teacher input channels C, teacher units N̂, outputs O) are
+    ``None`` until :func:`build_ads` fills them in from the teacher.
+    """
+
+    n: int = 320
+    kappa: float = 0.5
+    amplitude: float = 200.0
+    k0: float = 75.0
+    k_schedule: str = "constant"
+    eta: float = 1e-6
+    eta_schedule: str = "constant"
+    threshold_norm: str = "l1"
+    fast: bool = True
+    rule: str = "online"
+    mu: float = 5e-4
+    nu: float = 1e-4
+    lambda_d: float = 20.0
+    tau_mem: float = 0.05
+    tau_s: float = 0.07
+    tau_f: float = 0.001
+    tau_r: float = 0.07
+    v_th: float = 1.0
+    v_rest: float = 0.5
+    v_reset: float = 0.0
+    dt: float = 1e-3
+    epochs: int = 20
+    trials_per_epoch: int = 500
+    val_trials: int = 200
+    n_in: Optional[int] = None
+    n_hat: Optional[int] = None
+    n_out: Optional[int] = None
+
+    def __post_init__(self):
+        name = type(self).__name__
+        for f in ("n", "epochs", "trials_per_epoch", "val_trials"):
+            expect(_is_pos_int(getattr(self, f)), f"{name}.{f}", "a positive integer", getattr(self, f))
+        for f in ("n_in", "n_hat", "n_out"):
+            v = getattr(self, f)
+            expect(v is None or _is_pos_int(v), f"{name}.{f}", "a positive integer or None", v)
+        for f in ("amplitude", "v_th", "v_rest", "v_reset"):
+            expect(_is_num(getattr(self, f)), f"{name}.{f}", "a finite number", getattr(self, f))
+        for f in ("kappa", "k0", "eta", "mu", "nu"):
+            v = getattr(self, f)
+            expect(_is_num(v) and v >= 0, f"{name}.{f}", "a finite number >= 0", v)
+        for f in ("lambda_d", "tau_mem", "tau_s", "tau_f", "tau_r", "dt"):
+            v = getattr(self, f)
+            expect(_is_num(v) and v > 0, f"{name}.{f}", "a positive finite number (seconds or 1/s)", v)
+        expect(self.v_reset < self.v_rest < self.v_th, f"{name}.v_rest",
+               f"V_reset < V_rest < V_th (V_reset={self.v_reset}, V_th={self.v_th})", self.v_rest)
+        expect(self.k_schedule in K_SCHEDULES, f"{name}.k_schedule", f"one of {K_SCHEDULES}", self.k_schedule)
+        expect(self.eta_schedule in ETA_SCHEDULES, f"{name}.eta_schedule", f"one of {ETA_SCHEDULES}",
+               self.eta_schedule)
+        expect(self.threshold_norm in THRESHOLD_NORMS, f"{name}.threshold_norm", f"one of {THRESHOLD_NORMS}",
+               self.threshold_norm)
+        expect(self.rule in RULES, f"{name}.rule", f"one of {RULES}", self.rule)
+        expect(isinstance(self.fast, bool), f"{name}.fast", "True or False", self.fast)
+
+    @property
+    def sized(self) -> bool:
+        """Whether the teacher sizes ``n_in``, ``n_hat``, ``n_out`` are set."""
+        return None not in (self.n_in, self.n_hat, self.n_out)
+
+    def spiking_config(self) -> SpikingConfig:
+        """The :class:`SpikingConfig` of the ADS core (``N̂ → N → N̂``)."""
+        expect(self.sized, "ADSConfig.n_hat", "the teacher sizes n_in, n_hat, n_out (set by build_ads)",
+               (self.n_in, self.n_hat, self.n_out))
+        return SpikingConfig(n_in=self.n_hat, n_hidden=self.n, n_out=self.n_hat, dt=self.dt, fast=self.fast,
+                             input_target="current", reset="value", max_spikes=1, refractory=0.0,
+                             integrator="euler", synapse_norm="unit_area", readout_norm="unit_area")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ADSConfig":
+        return cls(**d)
+
+
+# ----------------------------------------------------------------------------------- network
+class ADSNetwork(eqx.Module):
+    """Teacher input projection + ADS core + teacher readout; runs with k = 0 (inference).
+
+    ``step(state, x_t, *, key, current)`` follows the :class:`SpikingNetwork` protocol, so
+    :func:`spikefleet.simulate.simulate` works unchanged; ``current`` is the error-feedback
+    current ``I^k`` (training only). Traces: the core's (``spikes, v, r, i_syn``) plus ``x_tilde``.
+    """
+
+    f_hat: jax.Array  # [C, N̂]   teacher input weights F̂
+    d_hat: jax.Array  # [N̂, O]   teacher readout D̂
+    core: SpikingNetwork  # N̂ -> N LIF -> N̂
+    amplitude: float = eqx.field(static=True)
+    config: ADSConfig = eqx.field(static=True)
+
+    def __check_init__(self):
+        cfg = self.config
+        expect(cfg.sized, "ADSNetwork.config", "an ADSConfig with n_in, n_hat, n_out set", cfg)
+        for name, shape in {"f_hat": (cfg.n_in, cfg.n_hat), "d_hat": (cfg.n_hat, cfg.n_out)}.items():
+            expect(getattr(self, name).shape == shape, f"ADSNetwork.{name}", f"shape {shape}",
+                   getattr(self, name).shape)
+        expect(self.core.config == cfg.spiking_config(), "ADSNetwork.core.config", str(cfg.spiking_config()),
+               self.core.config)
+
+    @classmethod
+    def skeleton(cls, config: ADSConfig) -> "ADSNetwork":
+        """Zero/placeholder parameters of the right shapes (for loading checkpoints)."""
+        expect(isinstance(config, ADSConfig) and config.sized, "config", "an ADSConfig with sizes set", config)
+        c, m, o = config.n_in, config.n_hat, config.n_out
+        weights = _ads_weights(np.zeros((m, config.n)), config, thresholds=np.ones(config.n))
+        return cls(f_hat=jnp.zeros((c, m), jnp.float32), d_hat=jnp.zeros((m, o), jnp.float32),
+                   core=_make_core(config, weights, np.full(config.n, config.v_reset)),
+                   amplitude=float(config.amplitude), config=config)
+
+    @property
+    def dt(self) -> float:
+        return self.config.dt
+
+    @property
+    def w_slow(self) -> jax.Array:
+        """The learned slow weights Ω^s [N, N] (pre, post)."""
+        return self.core.w_rec
+
+    def with_slow_weights(self, w: jax.Array) -> "ADSNetwork":
+        return eqx.tree_at(lambda m: m.core.w_rec, self, w)
+
+    def init_state(self):
+        return self.core.init_state()
+
+    def drive(self, x_t):
+        """ADS input ``c̃ = A·F̂ᵀc`` (``[..., N̂]``)."""
+        return self.amplitude * (x_t @ self.f_hat)
+
+    def step(self, state, x_t, *, key=None, current=None):
+        state, x_tilde, traces = self.core.step(state, self.drive(x_t), key=key, current=current)
+        return state, x_tilde @ self.d_hat, {**traces, "x_tilde": x_tilde}
+
+    def to_spiking(self) -> SpikingNetwork:
+        """The same inference network as one :class:`SpikingNetwork` ``C → N → O`` with folded
+        weights ``w_in = A·F̂ W^in`` and ``w_out = W^out D̂`` (equal up to float rounding)."""
+        core = self.core
+        cfg = dataclasses.replace(core.config, n_in=self.config.n_in, n_out=self.config.n_out)
+        return SpikingNetwork(w_in=self.amplitude * (self.f_hat @ core.w_in), w_rec=core.w_rec,
+                              w_out=core.w_out @ self.d_hat, b_out=jnp.zeros((self.config.n_out,), jnp.float32),
+                              tau_out=core.tau_out, neurons=core.neurons, w_fast=core.w_fast, config=cfg)
+
+
+def ads_thresholds(d, config: ADSConfig):
+    """Spike-coding thresholds ``T_i = ½(νλ_d + μλ_d² + n_i²)`` of raw decoder ``d`` [N̂, N] (§6.2)."""
+    d = jnp.asarray(d)
+    norm_sq = jnp.sum(jnp.abs(d), axis=0) ** 2 if config.threshold_norm == "l1" else jnp.sum(d * d, axis=0)
+    return 0.5 * (config.nu * config.lambda_d + config.mu * config.lambda_d ** 2 + norm_sq)
+
+
+def _ads_weights(d, config: ADSConfig, thresholds=None) -> dict:
+    d = jnp.asarray(d, jnp.float32)
+    t = ads_thresholds(d, config) if thresholds is None else jnp.asarray(thresholds, jnp.float32)
+    d_tilde = (config.v_th - config.v_rest) * d / t[None, :]
+    w_in = config.tau_mem * d_tilde
+    out = {"thresholds": t, "w_in": w_in, "w_out": w_in.T, "w_fast": None}
+    if config.fast:
+        gram = d.T @ d  # [N, N], symmetric
+        # spec Ω^f_ij = −κ (D_i·D_j)/T_i (from j to i); core w_fast[pre j, post i] = Ω^f_ij
+        w_fast = -config.kappa * gram / t[None, :]
+        out["w_fast"] = w_fast * (1.0 - jnp.eye(d.shape[1], dtype=w_fast.dtype))
+    return out
+
+
+def _make_core(config: ADSConfig, weights: dict, v_init) -> SpikingNetwork:
+    scfg = config.spiking_config()
+    n = config.n
+    taus = [config.tau_s, config.tau_f] if config.fast else [config.tau_s]
+    tau_syn = jnp.asarray(np.repeat(np.asarray(taus, np.float32)[:, None], n, axis=1))
+    neurons = LIF.create(n, n_synapses=len(taus), tau_mem=config.tau_mem, tau_syn=tau_syn, threshold=config.v_th,
+                         v_rest=config.v_rest, v_reset=config.v_reset, bias=0.0,
+                         v_init=jnp.asarray(v_init, jnp.float32), dt=config.dt, reset=scfg.reset,
+                         refractory=scfg.refractory, max_spikes=scfg.max_spikes, integrator=scfg.integrator,
+                         synapse_norm=scfg.synapse_norm, noise=scfg.noise, surrogate=scfg.make_surrogate())
+    return SpikingNetwork(w_in=weights["w_in"], w_rec=jnp.zeros((n, n), jnp.float32), w_out=weights["w_out"],
+                          b_out=jnp.zeros((config.n_hat,), jnp.float32),
+                          tau_out=jnp.full((n,), config.tau_r, jnp.float32), neurons=neurons,
+                          w_fast=weights["w_fast"], config=scfg)
+
+
+def build_ads(teacher: RateNetwork, config: ADSConfig, key: jax.Array, *, decoder=None) -> ADSNetwork:
+    """Build a fresh Network ADS design for ``teacher`` (spec §6).
+
+    ``key`` is split into ``(k_decoder, k_v_init)``: ``D = N(0,1)[N̂, N]/N̂`` from the first,
+    ``V[0] ~ U(V_reset, V_th)`` from the second. ``decoder`` overrides the raw decoder D (tests).
+    Ω^s starts at 0. The returned network's config has ``n_in, n_hat, n_out`` from the teacher.
+    """
+    expect(isinstance(teacher, RateNetwork), "teacher", "a RateNetwork", type(teacher).__name__)
+    expect(isinstance(config, ADSConfig), "config", "an ADSConfig", type(config).__name__)
+    sizes = {"n_in": teacher.config.n_in, "n_hat": teacher.config.n_hidden, "n_out": teacher.config.n_out}
+    for name, value in sizes.items():
+        got = getattr(config, name)
+        expect(got is None or got == value, f"ADSConfig.{name}", f"None or the teacher's {value}", got)
+    config = dataclasses.replace(config, **sizes)
+    k_d, k_v = jax.random.split(key)
+    m, n = config.n_hat, config.n
+    if decoder is None:
+        decoder = jax.random.normal(k_d, (m, n), jnp.float32) / m
+    decoder = jnp.asarray(decoder, jnp.float32)
+    expect(decoder.shape == (m, n), "decoder", f"shape {(m, n)}", decoder.shape)
+    v_init = jax.random.uniform(k_v, (n,), jnp.float32, minval=config.v_reset, maxval=config.v_th)
+    core = _make_core(config, _ads_weights(decoder, config), v_init)
+    return ADSNetwork(f_hat=jnp.asarray(teacher.w_in, jnp.float32), d_hat=jnp.asarray(teacher.w_out, jnp.float32),
+                      core=core, amplitude=float(config.amplitude), config=config)
+
+
+# --------------------------------------------------------------------------------- schedules
+def k_values(config: ADSConfig, n_iter: int) -> np.ndarray:
+    """Feedback gain ``k_i`` for iterations ``i = 0 … n_iter−1`` (float64 ``[n_iter]``)."""
+    expect(_is_pos_int(n_iter), "n_iter", "a positive integer", n_iter)
+    i = np.arange(n_iter)
+    if config.k_schedule == "constant" or config.k0 == 0:
+        return np.full(n_iter, float(config.k0))
+    dk = config.k0 / 8.0
+    n_blocks = int(math.floor((config.k0 - dk) / dk)) + 1
+    length = max(1, n_iter // n_blocks)
+    return np.maximum(config.k0 - dk * (i // length), dk)
+
+
+def eta_values(config: ADSConfig, n_iter: int) -> np.ndarray:
+    """Learning rate ``η_i`` for iterations ``i = 0 … n_iter−1`` (float64 ``[n_iter]``)."""
+    expect(_is_pos_int(n_iter), "n_iter", "a positive integer", n_iter)
+    if config.eta_schedule == "constant":
+        return np.full(n_iter, float(config.eta))
+    b = (n_iter / 2.0) / math.log(100.0)
+    return config.eta * np.exp(-np.arange(n_iter) / b) + ETA_FLOOR
+
+
+# ---------------------------------------------------------------------------------- teacher
+@eqx.filter_jit
+def _teacher_a(teacher, inputs):
+    return simulate_batch(teacher, inputs, record=("a",)).traces["a"]
+
+
+def teacher_dynamics(teacher: RateNetwork, inputs) -> jax.Array:
+    """Target dynamics ``x̂[t] = tanh(x[t])`` of the teacher (``[T, C] -> [T, N̂]`` or batched)."""
+    inputs = jnp.asarray(inputs, jnp.float32)
+    if inputs.ndim == 2:
+        return _teacher_a(teacher, inputs[None])[0]
+    return _teacher_a(teacher, inputs)
+
+
+# --------------------------------------------------------------------------------- learning
+def _offdiag(n: int) -> jax.Array:
+    return jax.lax.broadcasted_iota(jnp.int32, (n, n), 0) != jax.lax.broadcasted_iota(jnp.int32, (n, n), 1)
+
+
+def _var(x, axis):  # ddof = 1 over time
+    return jnp.var(x, axis=axis, ddof=1)
+
+
+def _run_sample(net: ADSNetwork, w_slow, inputs, target, k, eta, *, learn: bool, keep: bool = False):
+    """Scan one sample with error feedback; online updates of ``w_slow`` when ``learn``.
+
+    Returns ``(w_slow, metrics, (r [T, N], eps [T, N]) if keep else None)``.
+    """
+    core = net.core
+    w_in = core.w_in
+    n = core.config.n_hidden
+    mask = _offdiag(n)
+    drives = net.drive(jnp.asarray(inputs, jnp.float32))  # [T, N̂]
+    k = jnp.asarray(k, jnp.float32)
+    eta = jnp.asarray(eta, jnp.float32)
+
+    def body(carry, xs):
+        state, i_k, w = carry
+        c_t, xhat_t = xs
+        state, x_tilde, traces = eqx.tree_at(lambda c: c.w_rec, core, w).step(state, c_t, current=i_k)
+        err = xhat_t - x_tilde
+        eps = err @ w_in
+        if learn:
+            w = jnp.where(mask, w + eta * jnp.outer(traces["r"], eps), 0.0)
+        out = (err, traces["spikes"].sum())
+        if keep:
+            out = out + (traces["r"], eps)
+        return (state, k * eps, w), out
+
+    init = (core.init_state(), jnp.zeros((n,), jnp.float32), w_slow)
+    (_, _, w_slow), outs = jax.lax.scan(body, init, (drives, jnp.asarray(target, jnp.float32)))
+    err, spikes = outs[0], outs[1]
+    metrics = {
+        "mse": jnp.mean(err ** 2),
+        "e_rec": jnp.sum(_var(err, 0)) / jnp.sum(_var(target, 0)),
+        "rate_hz": jnp.sum(spikes) / (n * drives.shape[0] * net.dt),
+    }
+    return w_slow, metrics, (outs[2], outs[3]) if keep else None
+
+
+def _batched_delta(net, w_slow, inputs, target, k, eta):
+    _, metrics, (r, eps) = _run_sample(net, w_slow, inputs, target, k, 0.0, learn=False, keep=True)
+    n = r.shape[1]
+    delta = jnp.where(_offdiag(n), r.T @ eps, 0.0)
+    scale = jnp.mean(jnp.abs(delta))
+    delta = jnp.where(scale > 0, delta / jnp.where(scale > 0, scale, 1.0), 0.0)
+    return w_slow + jnp.asarray(eta, jnp.float32) * delta, metrics
+
+
+def _one(net, w_slow, inputs, target, k, eta, rule):
+    if rule == "online":
+        w, metrics, _ = _run_sample(net, w_slow, inputs, target, k, eta, learn=True)
+        return w, metrics
+    return _batched_delta(net, w_slow, inputs, target, k, eta)
+
+
+@eqx.filter_jit
+def _learn_one(net, inputs, target, k, eta, rule):
+    w, metrics = _one(net, net.core.w_rec, inputs, target, k, eta, rule)
+    return net.with_slow_weights(w), metrics
+
+
+def learn_sample(net: ADSNetwork, inputs, target_dyn, k, eta):
+    """One online-learning pass over one sample (§7); returns ``(new_net, metrics)``.
+
+    ``inputs`` [T, C] task input, ``target_dyn`` [T, N̂] teacher dynamics x̂; ``k``, ``eta``
+    scalars (traced: changing them does not recompile). Metrics (during learning, with
+    feedback): ``mse`` (mean e²), ``e_rec`` (normalised reconstruction error), ``rate_hz``.
+    """
+    return _learn_one(net, inputs, target_dyn, k, eta, "online")
+
+
+def learn_batch_update(net: ADSNetwork, inputs, target_dyn, k, eta):
+    """The batched variant of §7 for one sample (normalised ``ΔΩ``, ``mean|ΔΩ| = η``)."""
+    return _learn_one(net, inputs, target_dyn, k, eta, "batched")
+
+
+@eqx.filter_jit
+def _learn_block(net, inputs, targets, ks, etas, rule):
+    def body(w, xs):
+        return _one(net, w, *xs, rule)
+
+    w, metrics = jax.lax.scan(body, net.core.w_rec, (inputs, targets, ks, etas))
+    return net.with_slow_weights(w), metrics
+
+
+def learn_trials(net: ADSNetwork, inputs, targets, ks, etas, *, rule: str = "online"):
+    """Learn on ``B`` samples in sequence inside one jitted ``lax.scan`` (carry = Ω^s).
+
+    ``inputs`` [B, T, C], ``targets`` [B, T, N̂], ``ks``/``etas`` [B]. Equivalent to calling
+    :func:`learn_sample` (or :func:`learn_batch_update`) ``B`` times. Returns
+    ``(new_net, metrics)`` with per-sample metric arrays ``[B]``.
+    """
+    expect(rule in RULES, "rule", f"one of {RULES}", rule)
+    return _learn_block(net, jnp.asarray(inputs, jnp.float32), jnp.asarray(targets, jnp.float32),
+                        jnp.asarray(ks, jnp.float32), jnp.asarray(etas, jnp.float32), rule)
+
+
+# ------------------------------------------------------------------------------- evaluation
+def reconstruction_error(target, recon):
+    """Normalised reconstruction error ``Σ_units Var_t(x̂ − x̃) / Σ_units Var_t(x̂)`` (ddof = 1).
+
+    ``[T, N̂]`` -> scalar, ``[B, T, N̂]`` -> ``[B]`` (one value per trial).
+    """
+    target, recon = jnp.asarray(target), jnp.asarray(recon)
+    return jnp.sum(_var(target - recon, -2), -1) / jnp.sum(_var(target, -2), -1)
+
+
+@eqx.filter_jit
+def _inference_chunk(net, inputs, xhat):
+    res = simulate_batch(net, inputs, record=("x_tilde",), accumulate=("spikes",))
+    x_tilde = res.traces["x_tilde"]
+    num = jnp.sum(_var(xhat - x_tilde, 1), -1)
+    den = jnp.sum(_var(xhat, 1), -1)
+    rate = res.totals["spikes"].mean(-1) / (inputs.shape[1] * net.dt)
+    dyn_mse = jnp.mean((xhat - x_tilde) ** 2, axis=(1, 2))
+    return res.outputs, num, den, rate, dyn_mse
+
+
+def evaluate_ads(net: ADSNetwork, task, batch, target_dyn, *, chunk: int = 50) -> dict:
+    """Inference metrics (k = 0) of ``net`` on a task batch with teacher dynamics ``target_dyn``.
+
+    ``e_rec``: mean over trials of the per-trial normalised reconstruction error (the §8.1
+    model-selection criterion); ``e_rec_pooled``: Σ over trials and units of Var_t(x̂ − x̃)
+    divided by the same sum of Var_t(x̂); ``dyn_mse``: mean (x̂ − x̃)²; ``accuracy`` (task decision
+    rule on y), ``loss`` (output MSE vs the task target), ``rate_hz`` (mean over neurons and trials).
+    """
+    inputs = np.asarray(batch.inputs, np.float32)
+    xhat = np.asarray(target_dyn, np.float32)
+    b = inputs.shape[0]
+    chunk = max(1, min(chunk, b))
+    parts = []
+    for start in range(0, b, chunk):
+        x, t = inputs[start:start + chunk], xhat[start:start + chunk]
+        pad = chunk - x.shape[0]
+        if pad:  # pad so that only one shape is compiled
+            x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
+            t = np.concatenate([t, np.repeat(t[-1:], pad, 0)])
+        parts.append([np.asarray(v)[: chunk - pad] for v in _inference_chunk(net, jnp.asarray(x), jnp.asarray(t))])
+    outputs, num, den, rate, dyn_mse = (np.concatenate(p) for p in zip(*parts))
+    return {
+        "e_rec": float(np.mean(num / den)),
+        "e_rec_pooled": float(np.sum(num) / np.sum(den)),
+        "dyn_mse": float(np.mean(dyn_mse)),
+        "accuracy": float(task.accuracy(outputs, batch.labels)),
+        "loss": float(np.mean((outputs - np.asarray(batch.targets)) ** 2)),
+        "rate_hz": float(np.mean(rate)),
+    }
+
+
+# --------------------------------------------------------------------------------- training
+def _trials(task, seed: int, start: int, stop: int):
+    batches = [task.generate(1, seed_stream(seed, TRAIN_STREAM, i)) for i in range(start, stop)]
+    return np.concatenate([b.inputs for b in batches])
+
+
+def train_ads(teacher: RateNetwork, task, config: ADSConfig, seed: int, *, progress: bool = True,
+              block: int = 50):
+    """Train a Network ADS design on ``task`` to reproduce ``teacher``'s dynamics (spec §8.1).
+
+    ``config.epochs × config.trials_per_epoch`` fresh trials, batch size 1, k/η schedules over
+    all iterations; after each epoch the inference network (k = 0) is validated on
+    ``config.val_trials`` fresh trials and the model with the lowest mean per-trial E_rec is
+    kept. Trials are learned ``block`` at a time inside one jitted scan (the last block of an
+    epoch is padded with η = 0 trials, which leave Ω^s unchanged).
+
+    Returns ``(best ADSNetwork, info)``; ``info`` has ``config``, ``seed``, ``best_epoch``,
+    ``validation`` (best metrics), ``history`` (per-epoch validation and training means),
+    ``seconds`` (total) and ``seconds_per_1000_trials`` (learning only, first block excluded
+    because it includes compilation).
+    """
+    from tqdm.auto import tqdm
+
+    expect(isinstance(seed, int) and seed >= 0, "seed", "a non-negative integer", seed)
+    expect(_is_pos_int(block), "block", "a positive integer", block)
+    t_start = time.perf_counter()
+    net = build_ads(teacher, config, jax.random.PRNGKey(seed_stream(seed, ADS_INIT_STREAM)))
+    config = net.config
+    n_iter = config.epochs * config.trials_per_epoch
+    ks, etas = k_values(config, n_iter), eta_values(config, n_iter)
+    val = task.generate(config.val_trials, seed_stream(seed, VAL_STREAM))
+    val_xhat = np.asarray(teacher_dynamics(teacher, val.inputs))
+
+    best, best_metrics, best_epoch, history = net, None, 0, []
+    learn_time, learn_trials_timed, first = 0.0, 0, True
+    bar = tqdm(total=n_iter, desc=f"{task.name}/ads", disable=not progress, leave=False, dynamic_ncols=True)
+    try:
+        for epoch in range(1, config.epochs + 1):
+            epoch_metrics = []
+            lo = (epoch - 1) * config.trials_per_epoch
+            for start in range(lo, lo + config.trials_per_epoch, block):
+                stop = min(start + block, lo + config.trials_per_epoch)
+                inputs = _trials(task, seed, start, stop)
+                k_b, eta_b, real = ks[start:stop], etas[start:stop], stop - start
+                if real < block:
+                    pad = block - real
+                    inputs = np.concatenate([inputs, np.repeat(inputs[-1:], pad, 0)])
+                    k_b = np.concatenate([k_b, np.zeros(pad)])
+                    eta_b = np.concatenate([eta_b, np.zeros(pad)])
+                targets = teacher_dynamics(teacher, inputs)
+                tic = time.perf_counter()
+                new_net, metrics = learn_trials(net, inputs, targets, k_b, eta_b, rule=config.rule)
+                w = jax.block_until_ready(new_net.core.w_rec)
+                if not first:
+                    learn_time += time.perf_counter() - tic
+                    learn_trials_timed += real
+                first = False
+                if not bool(jnp.all(jnp.isfinite(w))):
+                    raise TrainingDiverged(f"{task.name}/ads: slow weights became non-finite in epoch {epoch} "
+                                           f"(trials {start}..{stop - 1}); lower eta or k")
+                net = new_net
+                epoch_metrics.append({name: np.asarray(v)[:real] for name, v in metrics.items()})
+                bar.update(real)
+            train_means = {f"train_{name}": float(np.mean(np.concatenate([m[name] for m in epoch_metrics])))
+                           for name in epoch_metrics[0]}
+            val_metrics = evaluate_ads(net, task, val, val_xhat)
+            history.append({"epoch": epoch, **val_metrics, **train_means})
+            if best_metrics is None or val_metrics["e_rec"] < best_metrics["e_rec"]:
+                best, best_metrics, best_epoch = net, val_metrics, epoch
+            bar.set_postfix(E_rec=f"{val_metrics['e_rec']:.3f}", acc=f"{val_metrics['accuracy']:.3f}",
+                            rate=f"{val_metrics['rate_hz']:.1f}Hz")
+    finally:
+        bar.close()
+    info = {
+        "task": task.name, "method": "ads", "seed": seed, "config": config.to_dict(), "best_epoch": best_epoch,
+        "validation": best_metrics, "history": history, "seconds": time.perf_counter() - t_start,
+        "seconds_per_1000_trials": (1000.0 * learn_time / learn_trials_timed) if learn_trials_timed else None,
+    }
+    return best, info
