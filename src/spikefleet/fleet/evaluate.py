@@ -86,9 +86,9 @@ def _fleet_metrics(prepared, condition, task, keys, index, inputs, targets, labe
     def one(key, i):
         outputs, rate = _chip_run(prepared, condition, key, i, inputs, run_key)
         outputs = gain * outputs
-        accuracy = jnp.mean(task.decide_jax(outputs) == labels)
+        correct = jnp.sum(task.decide_jax(outputs) == labels)  # exact count; divided in float64 on the host
         mse = jnp.mean((outputs - targets) ** 2)
-        return {"accuracy": accuracy, "mse": mse, "rate_hz": rate}
+        return {"accuracy": correct, "mse": mse, "rate_hz": rate}
 
     return jax.lax.map(lambda kc: jax.vmap(one)(*kc), (keys, index))
 
@@ -111,6 +111,7 @@ def evaluate_fleet(design, task, batch, chip_keys, condition: Condition = Condit
     out = _fleet_metrics(prepared, condition, task, keys, index, jnp.asarray(batch.inputs),
                          jnp.asarray(batch.targets), jnp.asarray(batch.labels), run_key, jnp.float32(gain))
     metrics = {name: np.asarray(value).reshape(-1)[:n].astype(np.float64) for name, value in out.items()}
+    metrics["accuracy"] = metrics["accuracy"] / batch.inputs.shape[0]
     return FleetResult(condition=condition, metrics=metrics, gain=float(gain),
                        info={"chips": n, "trials": int(batch.inputs.shape[0]), "chunk": int(keys.shape[1])})
 
