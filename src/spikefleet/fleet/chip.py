@@ -45,7 +45,8 @@ class Condition:
     label: str = ""
 
     def __post_init__(self):
-        expect(self.quant_bits is None or (isinstance(self.quant_bits, int) and 1 <= self.quant_bits <= 32),
+        expect(self.quant_bits is None or (isinstance(self.quant_bits, int) and not isinstance(self.quant_bits, bool)
+                                           and 1 <= self.quant_bits <= 32),
                "quant_bits", "None or an integer in [1, 32]", self.quant_bits)
         expect(self.quant_grid in GRIDS, "quant_grid", f"one of {GRIDS}", self.quant_grid)
         expect(self.noise >= 0, "noise", "a non-negative fraction of the threshold-reset gap", self.noise)

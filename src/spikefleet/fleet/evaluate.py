@@ -125,6 +125,8 @@ def _fleet_outputs(prepared, condition, keys, index, inputs, run_key):
 def fleet_outputs(design, batch, chip_keys, condition: Condition = Condition(), *, run_key=None,
                   chunk: int = 16) -> np.ndarray:
     """Raw outputs ``[n_chips, trials, T, O]`` (for plots and gain fitting; memory grows with chips)."""
+    if condition.needs_run_key and run_key is None:
+        raise ConfigError(f"run_key: the condition '{condition.describe()}' has runtime noise; pass run_key")
     keys, index, n = _chunked(jnp.asarray(chip_keys), chunk)
     run_key = jax.random.PRNGKey(0) if run_key is None else run_key
     out = _fleet_outputs(prepare(design, condition), condition, keys, index, jnp.asarray(batch.inputs), run_key)
@@ -142,8 +144,6 @@ def fit_gain(design, task, batch, chip_keys, condition: Condition = Condition(),
     """
     grid = np.linspace(0.5, 5.5, 101) if grid is None else np.asarray(grid, np.float64)
     expect(grid.ndim == 1 and grid.size > 0 and np.all(grid > 0), "grid", "a 1-D array of positive gains", grid.shape)
-    if condition.needs_run_key and run_key is None:
-        raise ConfigError("run_key: needed for a condition with runtime noise")
     outputs = fleet_outputs(design, batch, chip_keys, condition, run_key=run_key)
     flat = outputs.reshape(-1, *outputs.shape[2:])
     labels = np.tile(np.asarray(batch.labels), outputs.shape[0])

@@ -8,7 +8,7 @@ For a matrix ``W`` and ``b`` bits the step is ``Δ = (max W − min W) / (2^b �
   ``min W + kΔ``; ``Q(Q(W)) = Q(W)``.
 
 Both have ``|Q(W) − W| ≤ Δ/2``. With ``straight_through=True`` the forward value is ``Q(W)``
-and the gradient is the identity (``W + stop_gradient(Q(W) − W)``), for quantisation-aware
+and the gradient is the identity (``stop_gradient(Q(W)) + W − stop_gradient(W)``, bit-exact ``Q(W)``), for quantisation-aware
 training. A constant matrix (``Δ = 0``) is returned unchanged.
 """
 
@@ -35,7 +35,7 @@ def _check_bits(bits):
 def step_size(w: jax.Array, bits: int) -> jax.Array:
     """``Δ = (max − min) / (2^bits − 1)``."""
     _check_bits(bits)
-    return (jnp.max(w) - jnp.min(w)) / (2**bits - 1)
+    return (jnp.max(w) - jnp.min(w)) / (2.0**bits - 1.0)
 
 
 def quantize_uniform(w: jax.Array, bits: int, *, grid: str = "zero", straight_through: bool = True) -> jax.Array:
@@ -50,7 +50,8 @@ def quantize_uniform(w: jax.Array, bits: int, *, grid: str = "zero", straight_th
         q = lo + safe * jnp.round((w - lo) / safe)
     q = jnp.where(delta > 0, q, w)
     if straight_through:
-        return w + jax.lax.stop_gradient(q - w)
+        # forward value exactly q (w - w == 0 exactly), gradient the identity
+        return jax.lax.stop_gradient(q) + (w - jax.lax.stop_gradient(w))
     return q
 
 
