@@ -14,23 +14,19 @@ Baselines (same process, same trials):
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
 
 import jax
+from _report import header, publish
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from spikefleet._version import __version__  # noqa: E402
-from spikefleet.checkpoint import atomic_write_bytes  # noqa: E402
-from spikefleet.evaluation import run_outputs  # noqa: E402
-from spikefleet.fleet.chip import Condition, fleet_keys, realize  # noqa: E402
-from spikefleet.fleet.evaluate import evaluate_fleet  # noqa: E402
-from spikefleet.fleet.mismatch import builtin_profile  # noqa: E402
-from spikefleet.tasks import get_task  # noqa: E402
-from spikefleet.train import recipes  # noqa: E402
+from spikefleet.evaluation import run_outputs
+from spikefleet.fleet.chip import Condition, fleet_keys, realize
+from spikefleet.fleet.evaluate import evaluate_fleet
+from spikefleet.fleet.mismatch import builtin_profile
+from spikefleet.tasks import get_task
+from spikefleet.train import recipes
 
 
 def timed(fn):
@@ -78,14 +74,8 @@ def main(argv=None):
          t_compile_fleet / t_nominal),
         (f"evaluate_fleet, {args.chips} chips", t_fleet, t_fleet / t_nominal),
     ]
-    lines = [
-        "# spikefleet benchmark: fleet evaluation",
-        "",
-        f"- date: {time.strftime('%Y-%m-%d %H:%M:%S')}",
-        f"- machine: {platform.machine()}, {jax.device_count()} {jax.default_backend()} device(s)",
-        f"- versions: spikefleet {__version__}, jax {jax.__version__}, python {platform.python_version()}",
-        f"- work: XOR BPTT design N=128, {args.trials} trials x 1000 steps, uniform mismatch 10 %, chunk {args.chunk}",
-        "",
+    lines = header("fleet evaluation", f"XOR BPTT design N=128, {args.trials} trials x 1000 steps, "
+                                        f"uniform mismatch 10 %, chunk {args.chunk}") + [
         "| work | seconds | ratio to one nominal evaluation |",
         "|---|---:|---:|",
     ]
@@ -94,10 +84,7 @@ def main(argv=None):
               f"per chip {t_fleet / args.chips * 1e3:.1f} ms vs {t_nominal * 1e3:.1f} ms for one nominal evaluation",
               f"- median accuracy of this untrained design over the fleet: {result.summary().median:.3f} "
               "(timing only)"]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    atomic_write_bytes(args.out, text.encode())
-    return 0
+    return publish(lines, args.out)
 
 
 if __name__ == "__main__":

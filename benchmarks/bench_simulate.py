@@ -12,7 +12,6 @@ reported ratio `time / matmul-bound time` is comparable across machines.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
@@ -20,13 +19,10 @@ from pathlib import Path
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from _report import header, publish
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from spikefleet._version import __version__  # noqa: E402
-from spikefleet.checkpoint import atomic_write_bytes  # noqa: E402
-from spikefleet.network import SpikingConfig, init_spiking  # noqa: E402
-from spikefleet.simulate import simulate_batch  # noqa: E402
+from spikefleet.network import SpikingConfig, init_spiking
+from spikefleet.simulate import simulate_batch
 
 
 def best_time(fn, *args, repeats=5):
@@ -77,24 +73,14 @@ def main(argv=None):
         ("simulate forward", t_fwd, t_fwd / t_mm),
         ("simulate forward+backward", t_bwd, t_bwd / t_mm),
     ]
-    lines = [
-        "# spikefleet benchmark: simulate throughput",
-        "",
-        f"- date: {time.strftime('%Y-%m-%d %H:%M:%S')}",
-        f"- machine: {platform.machine()}, {platform.processor() or 'cpu'}, {jax.devices()[0].device_kind}, "
-        f"{jax.device_count()} device(s), platform {jax.default_backend()}",
-        f"- versions: spikefleet {__version__}, jax {jax.__version__}, python {platform.python_version()}",
-        f"- work: LIF N={n}, batch B={b}, T={t} steps (dt = 1 ms); dense matmul rate {gflops:.1f} GFLOP/s",
-        "",
+    lines = header("simulate throughput",
+                   f"LIF N={n}, batch B={b}, T={t} steps (dt = 1 ms); dense matmul rate {gflops:.1f} GFLOP/s") + [
         "| work | seconds | steps/s (x batch) | ratio to matmul baseline |",
         "|---|---:|---:|---:|",
     ]
     for name, sec, ratio in rows:
         lines.append(f"| {name} | {sec:.4f} | {t / sec:,.0f} ({b * t / sec:,.0f}) | {ratio:.2f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    atomic_write_bytes(args.out, text.encode())
-    return 0
+    return publish(lines, args.out)
 
 
 if __name__ == "__main__":
