@@ -30,6 +30,7 @@ import numpy as np
 from ._version import __version__
 from .errors import CheckpointError
 from .network import RateConfig, RateNetwork, SpikingConfig, SpikingNetwork
+from .train.ads import ADSConfig, ADSNetwork
 
 __all__ = ["save", "load", "Checkpoint", "MODEL_KINDS", "atomic_write_bytes", "FORMAT_VERSION"]
 
@@ -40,6 +41,7 @@ FORMAT_VERSION = 1
 MODEL_KINDS: dict[str, tuple[type, type]] = {
     "spiking": (SpikingNetwork, SpikingConfig),
     "rate": (RateNetwork, RateConfig),
+    "ads": (ADSNetwork, ADSConfig),
 }
 
 

@@ -11,15 +11,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .network import SpikingNetwork
-from .simulate import simulate_batch
+from .simulate import simulate_batch, trace_names
 
 __all__ = ["run_outputs", "evaluate_model"]
 
 
 @eqx.filter_jit
 def _outputs_and_rates(net, inputs):
-    if isinstance(net, SpikingNetwork):
+    if "spikes" in trace_names(net):
         result = simulate_batch(net, inputs, accumulate=("spikes",))
         steps = inputs.shape[1]
         rate = result.totals["spikes"].mean(axis=-1) / (steps * net.dt)  # [B] Hz per neuron

@@ -37,7 +37,7 @@ from .neurons.surrogate import Surrogate, make_surrogate
 
 __all__ = [
     "SpikingConfig", "SpikingNetwork", "SpikingState", "RateConfig", "RateNetwork",
-    "init_spiking", "init_rate",
+    "init_spiking", "init_rate", "core_of", "map_core",
 ]
 
 
@@ -263,3 +263,19 @@ def init_rate(config: RateConfig, key: jax.Array, *, in_range: float = 5.0, rec_
                               min_tau=config.min_tau),
         config=config,
     )
+
+
+def core_of(model):
+    """The network that runs on the chip: ``model`` itself, or ``model.core`` for composite designs.
+
+    A composite design (e.g. Network ADS: fixed teacher projections around a spiking core) keeps
+    its on-chip part in a ``core`` attribute; mismatch, quantisation, faults and noise act on it.
+    """
+    return model.core if hasattr(model, "core") else model
+
+
+def map_core(model, fn):
+    """``model`` with its core replaced by ``fn(core)`` (see :func:`core_of`)."""
+    if hasattr(model, "core"):
+        return eqx.tree_at(lambda m: m.core, model, fn(model.core))
+    return fn(model)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from .errors import expect
 
-__all__ = ["SimResult", "simulate", "simulate_batch"]
+__all__ = ["SimResult", "simulate", "simulate_batch", "trace_names"]
 
 
 class SimResult(NamedTuple):
@@ -99,3 +99,11 @@ def simulate_batch(net, inputs, *, key=None, record: Sequence[str] = (), accumul
 
     in_axes = (0, None if keys is None else 0, None if current is None else 0)
     return jax.vmap(one, in_axes=in_axes)(jnp.asarray(inputs, jnp.float32), keys, current)
+
+
+def trace_names(net) -> tuple:
+    """Names of the per-step traces ``net.step`` provides (shape-only evaluation, no compute)."""
+    state = net.init_state()
+    x = jnp.zeros((net.config.n_in,), jnp.float32)
+    key = jax.random.PRNGKey(0)  # shapes only: a noisy network needs some key to trace its step
+    return tuple(sorted(jax.eval_shape(lambda: net.step(state, x, key=key)[2])))

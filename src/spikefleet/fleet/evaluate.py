@@ -26,8 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError, expect
-from ..network import SpikingNetwork
-from ..simulate import simulate_batch
+from ..simulate import simulate_batch, trace_names
 from .chip import Condition, _vary, prepare
 from .noise import add_input_noise
 from .stats import summarize
@@ -72,7 +71,7 @@ def _chip_run(prepared, condition, chip_key, index, inputs, run_key):
         chip_run_key = jax.random.fold_in(run_key, index)
         inputs = add_input_noise(inputs, condition.input_noise, jax.random.fold_in(chip_run_key, 0))
         sim_key = jax.random.fold_in(chip_run_key, 1)
-    spiking = isinstance(net, SpikingNetwork)
+    spiking = "spikes" in trace_names(net)
     result = simulate_batch(net, inputs, key=sim_key, accumulate=("spikes",) if spiking else ())
     if spiking:
         rate = result.totals["spikes"].mean() / (inputs.shape[1] * net.dt)

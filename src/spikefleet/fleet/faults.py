@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import ConfigError, expect
-from ..network import SpikingNetwork
+from ..network import SpikingNetwork, core_of, map_core
 
 __all__ = ["silence_neurons", "SELECTIONS"]
 
@@ -29,6 +29,8 @@ def silence_neurons(net, fraction: float, key: jax.Array | None = None, *, windo
     expect(select in SELECTIONS, "select", f"one of {SELECTIONS}", select)
     if fraction == 0.0:
         return net
+    if core_of(net) is not net:
+        return map_core(net, lambda core: silence_neurons(core, fraction, key, window=window, select=select))
     if not isinstance(net, SpikingNetwork):
         raise ConfigError(f"dead: neuron death needs a spiking network, got a {type(net).__name__}")
     n = net.neurons.n

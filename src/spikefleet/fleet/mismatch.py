@@ -56,7 +56,7 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import ConfigError, expect
-from ..network import RateNetwork, SpikingNetwork
+from ..network import RateNetwork, SpikingNetwork, core_of, map_core
 
 __all__ = ["MismatchProfile", "PARAMETERS", "builtin_profile", "load_profile", "get_profile", "apply_mismatch",
            "BUILTIN_PROFILES", "parameters_of", "mismatch_targets", "perturb_relative"]
@@ -98,6 +98,7 @@ PARAMETERS: dict[type, dict[str, Param]] = {
 
 
 def parameters_of(model) -> dict[str, Param]:
+    model = core_of(model)
     for cls, params in PARAMETERS.items():
         if isinstance(model, cls):
             return params
@@ -212,6 +213,8 @@ def apply_mismatch(model, profile: MismatchProfile | None, key: jax.Array):
     """The model as the chip ``key`` realises it under ``profile`` (pure; differentiable in ``model``)."""
     if profile is None:
         return model
+    if core_of(model) is not model:
+        return map_core(model, lambda core: apply_mismatch(core, profile, key))
     table = parameters_of(model)
     sigmas = dict(profile.sigmas)
     getters, values = [], []
@@ -238,6 +241,7 @@ def apply_mismatch(model, profile: MismatchProfile | None, key: jax.Array):
 
 def mismatch_targets(model, profile: MismatchProfile) -> dict:
     """``{name: array}`` of the parameters of ``model`` that ``profile`` perturbs (sigma > 0)."""
+    model = core_of(model)
     table = parameters_of(model)
     out = {}
     for name, sigma in profile.sigmas:
@@ -255,6 +259,8 @@ def perturb_relative(model, deltas: dict):
     ``deltas`` maps parameter names to arrays of the parameter's shape (e.g. an adversarial
     attack within a relative ε ball).
     """
+    if core_of(model) is not model:
+        return map_core(model, lambda core: perturb_relative(core, deltas))
     table = parameters_of(model)
     getters, values = [], []
     for name, delta in deltas.items():

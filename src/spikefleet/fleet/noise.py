@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import ConfigError, expect
-from ..network import SpikingNetwork
+from ..network import SpikingNetwork, core_of, map_core
 
 __all__ = ["with_membrane_noise", "add_input_noise"]
 
@@ -25,6 +25,8 @@ __all__ = ["with_membrane_noise", "add_input_noise"]
 def with_membrane_noise(net, level: float):
     """``net`` with membrane noise ``level`` (fraction of the threshold–reset gap per step)."""
     expect(level >= 0, "noise", "a non-negative fraction of the threshold-reset gap", level)
+    if core_of(net) is not net:
+        return map_core(net, lambda core: with_membrane_noise(core, level))
     if level == 0 and not isinstance(net, SpikingNetwork):
         return net
     if not isinstance(net, SpikingNetwork):

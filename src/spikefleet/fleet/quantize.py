@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import expect
+from ..network import core_of, map_core
 
 __all__ = ["quantize_uniform", "quantize_matrices", "step_size", "GRIDS"]
 
@@ -61,6 +62,9 @@ def quantize_matrices(model, bits: int | None, matrices: Sequence[str] = ("w_in"
     if bits is None:
         return model
     _check_bits(bits)
+    if core_of(model) is not model:
+        return map_core(model, lambda core: quantize_matrices(core, bits, matrices, grid=grid,
+                                                              straight_through=straight_through))
     names = []
     for name in matrices:
         expect(hasattr(model, name), "matrices", f"weight attributes of {type(model).__name__}", name)

@@ -38,6 +38,13 @@ Learning (§7), online, one sample at a time, from the initial state, with ``I^k
     I^k[t+1] = k ε[t]                             (one-step delay, unfiltered)
     Ω^s_ij  += η r_i[t] ε_j[t]  (i ≠ j)           (r[t] includes o[t]; applied every step)
 
+Within step t the slow synapses receive o[t] with Ω^s *before* step t's update (§5 step 4
+precedes §7), so in the core's bookkeeping o[t−1] is delivered at step t with the updates of
+steps ≤ t−2. The implementation (:func:`_online_run`) is exact but avoids an N×N write per
+step: it folds the pending rank-K update into Ω^s every K = 50 steps and delivers the pending
+part of the slow drive through a separate unit-area τ_s filter into the ``current`` argument
+(linearity of the synapse). Training runs noise-free.
+
 Batched variant (§7, public-Rockpool rule): simulate the sample with feedback and without
 learning, ``ΔΩ = Σ_t r[t] ε[t]ᵀ``, zero its diagonal, scale so that ``mean |ΔΩ| = 1`` (mean over
 all N² entries, the zero diagonal included), multiply by ``η`` and add to Ω^s.
@@ -49,8 +56,9 @@ constant or the tutorial decay ``η_i = η0 e^{−i/b} + 1e−7``, ``b = (n_iter
 Reference quirks reproduced by the default configuration (§17): 1 (target tanh(x), input A·F̂ᵀc
 without teacher bias and 1/τ), 2 (``threshold_norm="l1"``), 3 (κ = 0.5 for XOR, zeroed diagonal,
 τ_f = dt so fast currents act with a one-step delay), 4 (basis ψ(r) = r), 5 (one projection
-W^in as encoder and feedback projector, fixed decoder W^out = (W^in)ᵀ), 6 (online per-step
-updates; here at most one spike per neuron and step, no precise spike timing), 7 (constant
+W^in as encoder and feedback projector, fixed decoder W^out = (W^in)ᵀ), 6 (the JAX variant:
+online per-step updates, any number of neurons may spike in a step (at most one spike per
+neuron), no precise spike timing; the batched normalised rule is ``rule="batched"``), 7 (constant
 k = 75 for XOR; the step schedule is floored at Δk and never reaches 0; inference uses k = 0).
 Not reproduced here: adaptation (β = 0 in all reported results) and the unused fast-weight
 plasticity.
@@ -77,7 +85,11 @@ from ..errors import expect
 from ..network import RateNetwork, SpikingConfig, SpikingNetwork
 from ..neurons.lif import LIF
 from ..simulate import simulate_batch
-from .bptt import TrainingDiverged, seed_stream
+from ..seeds import ADS_INIT as ADS_INIT_STREAM
+from ..seeds import TRAIN as TRAIN_STREAM
+from ..seeds import VAL as VAL_STREAM
+from ..seeds import seed_stream
+from .bptt import TrainingDiverged
 
 __all__ = [
     "ADSConfig", "ADSNetwork", "build_ads", "ads_thresholds", "k_values", "eta_values",
@@ -85,12 +97,12 @@ __all__ = [
     "reconstruction_error", "train_ads",
 ]
 
-TRAIN_STREAM, VAL_STREAM, TEST_STREAM, ADS_INIT_STREAM = 1, 2, 3, 5
 K_SCHEDULES = ("constant", "step")
 ETA_SCHEDULES = ("constant", "exp")
 THRESHOLD_NORMS = ("l1", "l2")
 RULES = ("online", "batched")
 ETA_FLOOR = 1e-7  # additive floor of the exponential η schedule (tutorial)
+LOW_RANK_CHUNK = 50  # steps between folds of the pending low-rank Ω^s update (speed only)
 
 
 # ------------------------------------------------------------------------------------ config
@@ -205,8 +217,9 @@ class ADSNetwork(eqx.Module):
         for name, shape in {"f_hat": (cfg.n_in, cfg.n_hat), "d_hat": (cfg.n_hat, cfg.n_out)}.items():
             expect(getattr(self, name).shape == shape, f"ADSNetwork.{name}", f"shape {shape}",
                    getattr(self, name).shape)
-        expect(self.core.config == cfg.spiking_config(), "ADSNetwork.core.config", str(cfg.spiking_config()),
-               self.core.config)
+        sizes = (self.core.config.n_in, self.core.config.n_hidden, self.core.config.n_out)
+        expect(sizes == (cfg.n_hat, cfg.n, cfg.n_hat), "ADSNetwork.core.config",
+               f"an N̂ -> N -> N̂ core with (n_in, n_hidden, n_out) = {(cfg.n_hat, cfg.n, cfg.n_hat)}", sizes)
 
     @classmethod
     def skeleton(cls, config: ADSConfig) -> "ADSNetwork":
@@ -359,45 +372,99 @@ def _var(x, axis):  # ddof = 1 over time
     return jnp.var(x, axis=axis, ddof=1)
 
 
-def _run_sample(net: ADSNetwork, w_slow, inputs, target, k, eta, *, learn: bool, keep: bool = False):
-    """Scan one sample with error feedback; online updates of ``w_slow`` when ``learn``.
+def _metrics(net, err, spikes, target):
+    n, steps = net.config.n, err.shape[0]
+    return {
+        "mse": jnp.mean(err ** 2),
+        "e_rec": jnp.sum(_var(err, 0)) / jnp.sum(_var(target, 0)),
+        "rate_hz": jnp.sum(spikes) / (n * steps * net.dt),
+    }
 
-    Returns ``(w_slow, metrics, (r [T, N], eps [T, N]) if keep else None)``.
+
+def _feedback_run(net: ADSNetwork, w_slow, inputs, target, k):
+    """One sample with error feedback and fixed Ω^s; returns ``(metrics, r [T, N], ε [T, N])``."""
+    core = eqx.tree_at(lambda c: c.w_rec, net.core, w_slow)
+    w_in = core.w_in
+    target = jnp.asarray(target, jnp.float32)
+    k = jnp.asarray(k, jnp.float32)
+
+    def body(carry, xs):
+        state, i_k = carry
+        c_t, xhat_t = xs
+        state, x_tilde, traces = core.step(state, c_t, current=i_k)
+        err = xhat_t - x_tilde
+        eps = err @ w_in
+        return (state, k * eps), (err, traces["spikes"].sum(), traces["r"], eps)
+
+    init = (core.init_state(), jnp.zeros((core.config.n_hidden,), jnp.float32))
+    _, (err, spikes, r, eps) = jax.lax.scan(body, init, (net.drive(jnp.asarray(inputs, jnp.float32)), target))
+    return _metrics(net, err, spikes, target), r, eps
+
+
+def _online_run(net: ADSNetwork, w_slow, inputs, target, k, eta, chunk: int = LOW_RANK_CHUNK):
+    """One sample of the online rule (§7); returns ``(Ω^s, metrics)``.
+
+    Exactly the per-step rule, computed without an ``N×N`` update per step: Ω^s is folded in
+    every ``K = chunk`` steps, ``Ω^s ← Ω^s + η·mask∘(R_cᵀ E_c)`` with the chunk's pending traces
+    ``R_c`` and projected errors ``E_c`` (``[K, N]``). In between, the core runs with the Ω^s of
+    the last fold and the pending part of the slow drive, by linearity of the slow synapse,
+    goes through its own unit-area filter into the ``current`` argument::
+
+        δ[t] = η [ (R_c o[t−1]) E_c − o[t−1] ∘ Σ_s r[s] ∘ ε[s] ]      (i ≠ j only)
+        I^corr[t] = α_s I^corr[t−1] + δ[t]/τ_s
+
+    Ordering (spec §5 step 4 precedes §7 within a step): o[t−1] is delivered at step t with
+    the Ω^s that includes the updates of steps ≤ t−2, so the update of step s enters the
+    pending set at step s+2.
     """
     core = net.core
     w_in = core.w_in
     n = core.config.n_hidden
     mask = _offdiag(n)
-    drives = net.drive(jnp.asarray(inputs, jnp.float32))  # [T, N̂]
+    tau_s = core.neurons.tau_syn[0]
+    alpha_s = jnp.exp(-net.dt / tau_s)
+    target = jnp.asarray(target, jnp.float32)
+    drives = net.drive(jnp.asarray(inputs, jnp.float32))
+    steps, m = target.shape
+    chunk = max(1, min(chunk, steps))
+    n_chunks = -(-steps // chunk)
+    pad = n_chunks * chunk - steps  # padded steps run after the sample and do not learn
+    valid = jnp.concatenate([jnp.ones(steps), jnp.zeros(pad)]).reshape(n_chunks, chunk)
+    drives = jnp.concatenate([drives, jnp.zeros((pad, m), drives.dtype)]).reshape(n_chunks, chunk, m)
+    targets = jnp.concatenate([target, jnp.zeros((pad, m), target.dtype)]).reshape(n_chunks, chunk, m)
     k = jnp.asarray(k, jnp.float32)
     eta = jnp.asarray(eta, jnp.float32)
+    zeros = jnp.zeros((n,), jnp.float32)
 
-    def body(carry, xs):
-        state, i_k, w = carry
-        c_t, xhat_t = xs
-        state, x_tilde, traces = eqx.tree_at(lambda c: c.w_rec, core, w).step(state, c_t, current=i_k)
+    def step(carry, xs):
+        state, i_k, i_corr, w, r_buf, e_buf, diag, r1, e1, r2, e2 = carry
+        j, c_t, xhat_t, ok = xs
+        r_buf, e_buf, diag = r_buf.at[j].set(r2), e_buf.at[j].set(e2), diag + r2 * e2  # update of t−2
+        o = state.spikes
+        i_corr = alpha_s * i_corr + eta * ((r_buf @ o) @ e_buf - o * diag) / tau_s
+        state, x_tilde, traces = eqx.tree_at(lambda c: c.w_rec, core, w).step(state, c_t, current=i_k + i_corr)
         err = xhat_t - x_tilde
         eps = err @ w_in
-        if learn:
-            w = jnp.where(mask, w + eta * jnp.outer(traces["r"], eps), 0.0)
-        out = (err, traces["spikes"].sum())
-        if keep:
-            out = out + (traces["r"], eps)
-        return (state, k * eps, w), out
+        return ((state, k * eps, i_corr, w, r_buf, e_buf, diag, traces["r"] * ok, eps, r1, e1),
+                (err, traces["spikes"].sum()))
 
-    init = (core.init_state(), jnp.zeros((n,), jnp.float32), w_slow)
-    (_, _, w_slow), outs = jax.lax.scan(body, init, (drives, jnp.asarray(target, jnp.float32)))
-    err, spikes = outs[0], outs[1]
-    metrics = {
-        "mse": jnp.mean(err ** 2),
-        "e_rec": jnp.sum(_var(err, 0)) / jnp.sum(_var(target, 0)),
-        "rate_hz": jnp.sum(spikes) / (n * drives.shape[0] * net.dt),
-    }
-    return w_slow, metrics, (outs[2], outs[3]) if keep else None
+    def fold(carry, xs):
+        state, i_k, i_corr, w, r1, e1, r2, e2 = carry
+        bufs = (jnp.zeros((chunk, n), jnp.float32), jnp.zeros((chunk, n), jnp.float32), zeros)
+        (state, i_k, i_corr, w, r_buf, e_buf, _, r1, e1, r2, e2), out = jax.lax.scan(
+            step, (state, i_k, i_corr, w, *bufs, r1, e1, r2, e2), (jnp.arange(chunk),) + xs)
+        w = jnp.where(mask, w + eta * (r_buf.T @ e_buf), 0.0)
+        return (state, i_k, i_corr, w, r1, e1, r2, e2), out
+
+    init = (core.init_state(), zeros, zeros, w_slow, zeros, zeros, zeros, zeros)
+    (_, _, _, w, r1, e1, r2, e2), (err, spikes) = jax.lax.scan(fold, init, (drives, targets, valid))
+    w = jnp.where(mask, w + eta * (jnp.outer(r2, e2) + jnp.outer(r1, e1)), 0.0)
+    err, spikes = err.reshape(-1, m)[:steps], spikes.reshape(-1)[:steps]
+    return w, _metrics(net, err, spikes, target)
 
 
 def _batched_delta(net, w_slow, inputs, target, k, eta):
-    _, metrics, (r, eps) = _run_sample(net, w_slow, inputs, target, k, 0.0, learn=False, keep=True)
+    metrics, r, eps = _feedback_run(net, w_slow, inputs, target, k)
     n = r.shape[1]
     delta = jnp.where(_offdiag(n), r.T @ eps, 0.0)
     scale = jnp.mean(jnp.abs(delta))
@@ -407,8 +474,7 @@ def _batched_delta(net, w_slow, inputs, target, k, eta):
 
 def _one(net, w_slow, inputs, target, k, eta, rule):
     if rule == "online":
-        w, metrics, _ = _run_sample(net, w_slow, inputs, target, k, eta, learn=True)
-        return w, metrics
+        return _online_run(net, w_slow, inputs, target, k, eta)
     return _batched_delta(net, w_slow, inputs, target, k, eta)
 
 
@@ -531,6 +597,8 @@ def train_ads(teacher: RateNetwork, task, config: ADSConfig, seed: int, *, progr
 
     expect(isinstance(seed, int) and seed >= 0, "seed", "a non-negative integer", seed)
     expect(_is_pos_int(block), "block", "a positive integer", block)
+    for name, obj in (("task", task), ("teacher", teacher)):
+        expect(math.isclose(obj.dt, config.dt), f"{name}.dt", f"the ADS time step {config.dt}", obj.dt)
     t_start = time.perf_counter()
     net = build_ads(teacher, config, jax.random.PRNGKey(seed_stream(seed, ADS_INIT_STREAM)))
     config = net.config

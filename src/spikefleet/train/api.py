@@ -13,15 +13,16 @@ from pathlib import Path
 
 from .. import checkpoint
 from ..evaluation import evaluate_model
-from .bptt import seed_stream
-from .recipes import TEST_STREAM, TrainOutput, train
+from .. import seeds
+from ..seeds import seed_stream
+from .recipes import TrainOutput, train
 
 __all__ = ["train_and_test", "test", "main_job", "format_table", "fleet_report"]
 
 
 def test(model, task, seed: int, trials: int) -> dict:
     """Metrics on ``trials`` fresh test trials (task seed ``seed_stream(seed, 3)``)."""
-    batch = task.generate(trials, seed_stream(seed, TEST_STREAM))
+    batch = task.generate(trials, seed_stream(seed, seeds.TEST))
     return {"trials": trials, **evaluate_model(model, task, batch)}
 
 
@@ -67,8 +68,9 @@ def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: in
     """Evaluate ``designs`` (name -> model) on one shared fleet under the requested sweeps.
 
     Test trials come from ``seed_stream(seed, 3)`` (as :func:`test`), chips from
-    ``fleet_keys(seed, chips)``, runtime noise from ``PRNGKey(seed_stream(seed, 5))``; gain
-    re-fitting (optional) uses separate validation trials (stream 6) and 5 separate chips.
+    ``fleet_keys(seed, chips)``, runtime noise from ``PRNGKey(seed_stream(seed, RUN_NOISE))``;
+    gain re-fitting (optional) uses separate validation trials and 5 separate chips
+    (streams ``GAIN_VAL``/``GAIN_CHIPS``, see :mod:`spikefleet.seeds`).
     Returns a JSON-ready dict with per-chip records, paired comparisons and a text table.
     """
     import jax
@@ -89,13 +91,13 @@ def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: in
         sweeps.append(Sweep("dead", tuple(dead), dead_select=dead_select))
     if not sweeps:
         sweeps.append(Sweep("mismatch", (0.0,), profile=profile))
-    batch = task.generate(trials, seed_stream(seed, TEST_STREAM))
+    batch = task.generate(trials, seed_stream(seed, seeds.TEST))
     keys = fleet_keys(seed, chips)
-    run_key = jax.random.PRNGKey(seed_stream(seed, 5))
+    run_key = jax.random.PRNGKey(seed_stream(seed, seeds.RUN_NOISE))
     val_batch = val_keys = None
     if gain_refit:
-        val_batch = task.generate(min(trials, 100), seed_stream(seed, 6))
-        val_keys = jax.random.split(jax.random.PRNGKey(seed_stream(seed, 7)), 5)
+        val_batch = task.generate(min(trials, 100), seed_stream(seed, seeds.GAIN_VAL))
+        val_keys = jax.random.split(jax.random.PRNGKey(seed_stream(seed, seeds.GAIN_CHIPS)), 5)
     records = run_sweeps(designs, task, batch, keys, sweeps, run_key=run_key, chunk=chunk, gain_refit=gain_refit,
                          val_batch=val_batch, val_keys=val_keys, yield_threshold=yield_threshold)
     comparisons = compare_designs(records)

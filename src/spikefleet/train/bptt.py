@@ -23,6 +23,7 @@ import numpy as np
 import optax
 
 from ..errors import SpikefleetError, expect
+from ..seeds import seed_stream  # noqa: F401  (re-exported for existing callers)
 
 __all__ = ["FitConfig", "FitResult", "fit", "TrainingDiverged"]
 
@@ -138,7 +139,3 @@ def fit(model, loss_fn: Callable, batches: Callable[[int], tuple], validate: Cal
     return FitResult(model=best_model, best_step=best_step, best_metrics=best_metrics, history=history,
                      traces=counter[0])
 
-
-def seed_stream(seed: int, stream: int, index: int = 0) -> int:
-    """A 32-bit integer seed derived from ``(seed, stream, index)`` (independent streams)."""
-    return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])

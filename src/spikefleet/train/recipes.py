@@ -25,12 +25,16 @@ from ..errors import ConfigError, expect
 from ..evaluation import evaluate_model
 from ..network import RateConfig, SpikingConfig, init_rate, init_spiking
 from ..simulate import simulate_batch
-from .bptt import FitConfig, fit, seed_stream
+from ..seeds import ROBUST as ROBUST_STREAM
+from ..seeds import TEST as TEST_STREAM
+from ..seeds import TRAIN as TRAIN_STREAM
+from ..seeds import VAL as VAL_STREAM
+from ..seeds import seed_stream
+from .bptt import FitConfig, fit
 from .objectives import Robustness, robust_loss
 
 __all__ = ["METHODS", "TrainOutput", "train", "default_fit_config"]
 
-TRAIN_STREAM, VAL_STREAM, TEST_STREAM, ROBUST_STREAM = 1, 2, 3, 4
 
 
 @dataclass
