@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .fleet.mismatch import BUILTIN_PROFILES
     from .tasks import TASKS
     from .train.objectives import ROBUST_KINDS
-    from .train.recipes import METHODS
+    from .train.api import TRAIN_METHODS
 
     parser = _Parser(prog="spikefleet", description="Train spiking networks that work on every chip.")
     parser.add_argument("--version", action="version", version=f"spikefleet {__version__}")
@@ -75,12 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a design and save it as a checkpoint")
     p.add_argument("--task", required=True, choices=sorted(TASKS))
-    p.add_argument("--method", required=True, choices=sorted(METHODS))
+    p.add_argument("--method", required=True, choices=TRAIN_METHODS)
     p.add_argument("--seed", required=True, type=_seed)
     p.add_argument("--out", required=True, type=Path, help="checkpoint file to write")
-    p.add_argument("--steps", type=_positive_int, help="training steps (default: the recipe's)")
+    p.add_argument("--steps", type=_positive_int,
+                   help="training steps (default: the recipe's); for ads: one epoch of this many trials")
     p.add_argument("--hidden", type=_positive_int, help="hidden units (default: the recipe's)")
     p.add_argument("--test-trials", type=_positive_int, default=200)
+    p.add_argument("--teacher", type=Path, help="ads: teacher checkpoint (default: train one with the same seed)")
+    p.add_argument("--no-fast", action="store_true", help="ads: the Ω^f = 0 ablation (no fast balancing weights)")
     p.add_argument("--robust", choices=ROBUST_KINDS, default="none",
                    help="robust objective: parameter-noise injection or adversarial parameter attack")
     p.add_argument("--robust-profile", default="uniform", help=f"mismatch profile ({', '.join(BUILTIN_PROFILES)} "
@@ -154,9 +157,19 @@ def cmd_train(args) -> int:
     task = get_task(args.task)
     overrides = {"steps": args.steps} if args.steps else {}
     robustness = Robustness(args.robust, get_profile(args.robust_profile, args.robust_level),
-                            chips=args.robust_chips) if args.robust != "none" else Robustness()
-    out = api.train_and_test(task, args.method, args.seed, hidden=args.hidden, test_trials=args.test_trials,
-                             robustness=robustness, progress=not args.quiet, **overrides)
+                            chips=args.robust_chips) if args.robust != "none" else None
+    if args.method == "ads":
+        if robustness is not None or args.hidden:
+            raise UsageError("spikefleet train: error: --robust and --hidden apply to gradient methods, not ads")
+        teacher = checkpoint.load(args.teacher, kind="rate").model if args.teacher else None
+        out = api.train_and_test(task, "ads", args.seed, test_trials=args.test_trials, teacher=teacher,
+                                 fast=not args.no_fast, progress=not args.quiet, **overrides)
+    else:
+        if args.teacher or args.no_fast:
+            raise UsageError("spikefleet train: error: --teacher and --no-fast apply to --method ads only")
+        extra = {"robustness": robustness} if robustness is not None else {}
+        out = api.train_and_test(task, args.method, args.seed, hidden=args.hidden, test_trials=args.test_trials,
+                                 progress=not args.quiet, **overrides, **extra)
     checkpoint.save(args.out, out.model, out.info)
     v, t = out.info["validation"], out.info["test"]
     print(f"{args.task}/{args.method} seed {args.seed}: validation accuracy {v['accuracy']:.3f}, "

@@ -519,7 +519,10 @@ class DynapSE2(eqx.Module):
 
         # 4. Spikes, reset (V_mem not refreshed), refractory time
         spikes = dpi_spike_count(i_mem, self.Ispkthr, io, self.surrogate, self.max_spikes)
-        b = spikes + jax.lax.stop_gradient(jnp.minimum(spikes, 1.0) - spikes)  # min(S, 1), straight-through
+        if self.surrogate == "scaled":  # detached reset (see module docstring)
+            b = jax.lax.stop_gradient(jnp.minimum(spikes, 1.0))
+        else:  # min(S, 1), straight-through
+            b = spikes + jax.lax.stop_gradient(jnp.minimum(spikes, 1.0) - spikes)
         i_mem = (1.0 - b) * i_mem + b * io
         t_left = jnp.where(spikes > 0, t_ref, jnp.maximum(state.t_ref - dt, 0.0))
         t_left = jax.lax.stop_gradient(t_left)

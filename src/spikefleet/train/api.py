@@ -14,10 +14,14 @@ from pathlib import Path
 from .. import checkpoint
 from ..evaluation import evaluate_model
 from .. import seeds
+from ..errors import ConfigError
 from ..seeds import seed_stream
 from .recipes import TrainOutput, train
 
-__all__ = ["train_and_test", "test", "main_job", "format_table", "fleet_report"]
+__all__ = ["train_and_test", "test", "main_job", "format_table", "fleet_report", "TRAIN_METHODS", "train_ads_design"]
+
+#: every method ``spikefleet train`` offers: the gradient recipes plus Network ADS
+TRAIN_METHODS = ("teacher", "bptt", "ads")
 
 
 def test(model, task, seed: int, trials: int) -> dict:
@@ -26,9 +30,38 @@ def test(model, task, seed: int, trials: int) -> dict:
     return {"trials": trials, **evaluate_model(model, task, batch)}
 
 
-def train_and_test(task, method: str, seed: int, *, test_trials: int = 200, **kwargs) -> TrainOutput:
+def train_ads_design(task, seed: int, *, teacher=None, fast: bool = True, progress: bool = True,
+                     **config_overrides) -> TrainOutput:
+    """Network ADS (spec §8.1 settings for XOR by default); trains the teacher first if none is given.
+
+    ``teacher`` is a :class:`~spikefleet.network.RateNetwork`; ``config_overrides`` go to
+    :class:`~spikefleet.train.ads.ADSConfig` (e.g. ``epochs``, ``trials_per_epoch``, ``n``).
+    """
+    from .ads import ADSConfig, train_ads
+
+    teacher_info = {"source": "given"}
+    if teacher is None:
+        trained = train(task, "teacher", seed, progress=progress)
+        teacher, teacher_info = trained.model, {"source": "trained", "validation": trained.info["validation"]}
+    model, info = train_ads(teacher, task, ADSConfig(fast=fast, **config_overrides), seed, progress=progress)
+    info["teacher"] = teacher_info
+    return TrainOutput(model=model, info=info)
+
+
+def train_and_test(task, method: str, seed: int, *, test_trials: int = 200, teacher=None, fast: bool = True,
+                   **kwargs) -> TrainOutput:
+    """Train with ``method`` (one of :data:`TRAIN_METHODS`) and test on fresh trials."""
     start = time.perf_counter()
-    out = train(task, method, seed, **kwargs)
+    if method == "ads":
+        steps = kwargs.pop("steps", None)
+        unused = {k for k, v in kwargs.items() if v is not None and k not in ("progress",)}
+        if unused:
+            raise ConfigError(f"method 'ads': options {sorted(unused)} apply to gradient methods only")
+        overrides = {} if steps is None else {"epochs": 1, "trials_per_epoch": steps}
+        out = train_ads_design(task, seed, teacher=teacher, fast=fast, progress=kwargs.get("progress", True),
+                               **overrides)
+    else:
+        out = train(task, method, seed, **kwargs)
     out.info["train_seconds"] = time.perf_counter() - start
     out.info["test"] = test(out.model, task, seed, test_trials)
     return out
