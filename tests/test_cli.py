@@ -137,3 +137,24 @@ def test_robust_training_needs_a_spiking_method(capsys, tmp_path):
                         "--out", str(tmp_path / "x.sfc"), "--steps", "1", "--quiet")
     assert code == 2 and "spiking" in err
     assert not (tmp_path / "x.sfc").exists()
+
+
+def test_train_ads_from_a_teacher_checkpoint(capsys, tmp_path, teacher_ckpt):
+    target = tmp_path / "ads.sfc"
+    code, out, err = _run(capsys, "train", "--task", "xor", "--method", "ads", "--seed", "0", "--teacher",
+                          str(teacher_ckpt), "--steps", "3", "--test-trials", "8", "--out", str(target), "--quiet")
+    assert code == 0, err
+    loaded = checkpoint.load(target, kind="ads")
+    assert loaded.info["method"] == "ads" and loaded.info["teacher"]["source"] == "given"
+    assert loaded.model.core.config.n_hidden == 320 and loaded.model.core.w_fast is not None
+    assert "test accuracy" in out and "Hz" in out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--method", "ads", "--hidden", "8"], "apply to gradient methods"),
+    (["--method", "bptt", "--no-fast"], "apply to --method ads only"),
+])
+def test_method_specific_options_are_checked(capsys, tmp_path, argv, fragment):
+    code, _, err = _run(capsys, "train", "--task", "xor", "--seed", "0", "--out", str(tmp_path / "x.sfc"),
+                        "--quiet", *argv)
+    assert code == 2 and fragment in err
