@@ -51,6 +51,10 @@ positive and negative drive in the same bin cancel before the floor (see quirk 1
 
 ``current`` is an extra DC injection in Amperes added to the parameter ``Idc``.
 
+With the defaults (``Iw_ahp = Io``) the AHP is effectively off: one spike adds
+``(1 − e^(−t_pulse_ahp/τ_ahp))·(Igain_ahp/Itau_ahp)·Iw_ahp ≈ 2e-5·Iw_ahp ≈ 1e-17 A``; an
+``Iw_ahp`` of order 1 µA is needed for an adaptation current comparable to ``Itau_mem``.
+
 Numerics: ``1 − e^(−x)`` is computed as ``−expm1(−x)``; with ``x = t_pulse_ahp/τ_ahp = 2e-5``
 the float32 ``1 − exp`` form has a relative error of ~1e-3 (the reference numbers of §4.9 of
 the spec are reproduced either way).
@@ -59,30 +63,41 @@ Surrogate gradient (``surrogate=``; the forward pass is the count above in both 
 gradient flows to ``Ispkthr`` or ``Io``):
 
 * ``"reference"``: ``∂S/∂I_mem = clip(⌈I_mem − Io⌉, 0, 1)``, i.e. 1 per Ampere wherever
-  ``I_mem > Io`` (straight-through with unit slope in Ampere units; gradients are tiny,
-  ~1e-10 per unit weight, and training relies on Adam's scale invariance).
+  ``I_mem > Io`` (straight-through with unit slope in Ampere units). Gradients are tiny (the
+  summed count of the E4 neuron has ∂/∂w ~ 1e-6…1e-4) and training relies on Adam's scale
+  invariance. The reset factor ``b`` is straight-through (forward ``min(S, 1)``, derivative
+  ``∂S``), as the formula ``(1 − b)·I_mem + b·Io`` implies; this path, with factor
+  ``(Io − I_mem) ≈ −1e-7`` per spike, changes the E4 gradient by ~1.4 %.
 * ``"scaled"``: the same gate divided by ``Ispkthr``: ``∂S/∂I_mem = H(I_mem − Io)/Ispkthr``,
-  i.e. unit slope with respect to the threshold-normalised current ``I_mem/Ispkthr``
-  (~1e7 × the reference gradient with the defaults), usable with SGD and gradient clipping.
+  unit slope with respect to the threshold-normalised current ``I_mem/Ispkthr`` (≈ 1e7 × the
+  reference gradient with the defaults; ~20…450 per unit weight on E4), usable with plain SGD.
+  The reset is *detached* (``b`` carries no gradient): with this scale the reset factor
+  ``(Io − I_mem)/Ispkthr ≈ −1…−eⁿ`` would chain across spikes and overflow BPTT (NaN after a few
+  hundred steps). Hence "scaled" = (reference gradient with a detached reset) / Ispkthr.
 
-The reset factor ``b`` is straight-through: forward ``min(S, 1)``, derivative ``∂S`` (so the
-reset carries the surrogate gradient as the formula ``(1 − b)·I_mem + b·Io`` implies, without
-``min``'s halved derivative at ``S = 1``). The refractory counter carries no gradient.
+The refractory counter carries no gradient.
 
-Reference quirks reproduced (spec §4.8, §12 row 7) and what ``variant="circuit"`` (the
-4-dendrite model of §4.7, not implemented yet) would change:
+Reference quirks reproduced (spec §4.8, §12 rows 6–8) and what ``variant="circuit"`` (the
+historical 4-dendrite model of spec §4.7 with the corrected options of §12; **not implemented
+yet**, constructing it raises ``NotImplementedError``) would change:
 
 1. Inhibition is instantaneous-only: input and recurrent drive are summed before the DPI and its
-   target is floored at Io, so a net-negative bin adds nothing (circuit: a GABA DPI adding to
-   the leak, ``I_leak = Itau_mem + I_gaba + I_ahp``, a SHUNT DPI subtracted from ``I_in``).
+   target is floored at Io, so a net-negative bin adds nothing. Circuit: four DPIs per neuron
+   (AMPA, GABA, NMDA, SHUNT; input ``[N, 4]``, weights already currents, no ``I_scale``), GABA
+   adds a lasting current to the leak (``I_leak = Itau_mem + I_gaba + I_ahp``), SHUNT is
+   subtracted from ``I_in``, NMDA is gated ``I_nmda/(1 + If_nmda/I_mem)``, and synapse/AHP
+   increments blend the exponential step with a short-term-potentiation term (r = 0.95/0.75).
 2. The leak is subtracted twice (in ``I_in`` and again in ``I_mem,∞``) and the positive
-   feedback is divided by the total leak ``Itau_mem + I_ahp`` (textbook: ``I_mem,∞ =
-   (Igain/Itau)(I_in − I_ahp − Itau)`` with ``I_in`` without leak and ``f = (I_a/Itau)(I_mem +
-   Igain)``).
-3. V_mem is not refreshed after the reset: the next step's feedback uses the pre-reset voltage.
-4. Spike counts > 1 per bin; recurrent and AHP drive scale with the count, reset happens once.
+   feedback is the exponential ``Io·exp(κ'V_mem/U_T)`` divided by the total leak
+   ``Itau_mem + I_ahp``. Circuit (optional): the textbook form ``I_mem,∞ = (Igain/Itau)(I_in −
+   I_ahp − Itau)`` with ``I_in`` free of leak and ``f = (I_a/Itau)(I_mem + Igain)`` with a
+   sigmoid ``I_a``.
+3. V_mem is not refreshed after the reset, so the next step's feedback uses the pre-reset
+   voltage (~0.3 pA extra per step). Circuit: ``V_mem`` recomputed from the reset ``I_mem``.
+4. Spike counts > 1 per bin are possible (``max_spikes=None``); recurrent and AHP drive scale
+   with the count, the reset happens once.
 5. One combined synapse (stored as "ampa", reported as "isyn"); ``If_nmda`` is carried (it is a
-   mismatch target) but unused, as are the declared I_gaba/I_nmda/I_shunt (not stored here).
+   frozen-mismatch target) but unused; the declared I_gaba/I_nmda/I_shunt are not stored.
 6. The charge term of step 1 is applied every step: with no input a floor of
    ``(1 − e^(−t_pulse/τ_syn))·Io`` is added.
 """
