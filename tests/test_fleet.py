@@ -493,3 +493,22 @@ def test_compare_designs_pairs_the_same_chips():
     assert cmp["p_value"] == pytest.approx(ref.pvalue, rel=1e-12)
     np.testing.assert_array_equal(rec2[0].metrics["mse"], records[0].metrics["mse"])
     assert compare_designs(records[:1]) == []
+
+
+def test_recurrent_scale_multiplies_only_recurrent_weights():
+    from spikefleet.fleet.sweep import ads_recurrent_scale
+    from spikefleet.network import SpikingConfig, init_spiking
+
+    net = init_spiking(SpikingConfig(n_in=2, n_hidden=6, n_out=1, fast=True), jax.random.PRNGKey(0))
+    chip = realize(net, jax.random.PRNGKey(1), Condition(recurrent_scale=0.5))
+    np.testing.assert_array_equal(np.asarray(chip.w_rec), 0.5 * np.asarray(net.w_rec))
+    np.testing.assert_array_equal(np.asarray(chip.w_fast), 0.5 * np.asarray(net.w_fast))
+    np.testing.assert_array_equal(np.asarray(chip.w_in), np.asarray(net.w_in))
+    np.testing.assert_array_equal(np.asarray(chip.w_out), np.asarray(net.w_out))
+    # spec 14.1 table
+    assert [ads_recurrent_scale("mismatch", x) for x in (0.05, 0.1, 0.2, 0.3)] == [0.9, 0.8, 0.5, 0.2]
+    assert [ads_recurrent_scale("quant", b) for b in (2, 3, 4, 5, 6)] == [0.7, 0.7, 0.7, 0.8, 1.0]
+    assert [ads_recurrent_scale("noise", s) for s in (0.01, 0.05, 0.1)] == [1.0, 0.8, 0.6]
+    assert ads_recurrent_scale("dead", 0.4) == 1.0
+    with pytest.raises(ValueError, match="recurrent_scale"):
+        Condition(recurrent_scale=0.0)

@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dead", type=_float_list, help="fractions of dead neurons, e.g. 0.4")
     p.add_argument("--dead-select", choices=("random", "first"), default="random")
     p.add_argument("--gain-refit", action="store_true", help="re-fit an output gain per level (Network ADS protocol)")
+    p.add_argument("--ads-compensation", action="store_true",
+                   help="scale Network ADS recurrent weights per level as in the paper's protocol (spec 14.1)")
     p.add_argument("--yield-threshold", type=_fraction, default=0.9, help="accuracy a chip needs to count as good")
     p.add_argument("--chunk", type=_positive_int, default=16, help="chips simulated at once (memory bound)")
     p.add_argument("--plot", type=Path, help="robustness plot PNG (default: next to --json)")
@@ -209,6 +211,7 @@ def cmd_evaluate(args) -> int:
                               quant_matrices=tuple(m.strip() for m in args.quant_matrices.split(",") if m.strip()),
                               noise=args.noise, dead=args.dead,
                               dead_select=args.dead_select, gain_refit=args.gain_refit,
+                              ads_compensation=args.ads_compensation,
                               yield_threshold=args.yield_threshold, chunk=args.chunk, plot=plot)
     print(report["table"])
     for c in report["comparisons"]:

@@ -6,7 +6,9 @@ A :class:`Condition` bundles the perturbations of one evaluation point: a mismat
 
 1. ``prepare(design, condition)`` — quantise the chosen matrices (b bits, per matrix), set the
    membrane-noise level. Same for every chip.
-2. ``realize`` — mismatch with ``fold_in(chip_key, 0)``, then neuron death with
+2. ``realize`` — mismatch with ``fold_in(chip_key, 0)``, the optional recurrent down-scaling
+   (``recurrent_scale`` multiplies ``w_rec`` and ``w_fast``: the Network ADS protocol's remedy
+   for runaway activity after a perturbation, §14.1), then neuron death with
    ``fold_in(chip_key, 1)``.
 
 Quantisation comes first: the chip stores the quantised design and its analog circuits then
@@ -18,9 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import equinox as eqx
 import jax
 
 from ..errors import expect
+from ..network import map_core
 from .faults import SELECTIONS, silence_neurons
 from .mismatch import MismatchProfile, apply_mismatch
 from .noise import with_membrane_noise
@@ -42,6 +46,7 @@ class Condition:
     dead: float = 0.0
     dead_window: Optional[tuple] = None
     dead_select: str = "random"
+    recurrent_scale: float = 1.0
     label: str = ""
 
     def __post_init__(self):
@@ -53,6 +58,7 @@ class Condition:
         expect(self.input_noise >= 0, "input_noise", "a non-negative standard deviation", self.input_noise)
         expect(0 <= self.dead <= 1, "dead", "a fraction in [0, 1]", self.dead)
         expect(self.dead_select in SELECTIONS, "dead_select", f"one of {SELECTIONS}", self.dead_select)
+        expect(self.recurrent_scale > 0, "recurrent_scale", "a positive factor", self.recurrent_scale)
         object.__setattr__(self, "quant_matrices", tuple(self.quant_matrices))
 
     @property
@@ -84,8 +90,19 @@ def prepare(design, condition: Condition):
     return net
 
 
+def _scale_recurrent(net, factor: float):
+    def scale(core):
+        names = [n for n in ("w_rec", "w_fast") if getattr(core, n, None) is not None]
+        return eqx.tree_at(lambda m: tuple(getattr(m, n) for n in names), core,
+                           tuple(factor * getattr(core, n) for n in names))
+
+    return map_core(net, scale)
+
+
 def _vary(prepared, chip_key, condition: Condition):
     net = apply_mismatch(prepared, condition.mismatch, jax.random.fold_in(chip_key, 0))
+    if condition.recurrent_scale != 1.0:  # Network ADS protocol: down-scale after the perturbation
+        net = _scale_recurrent(net, condition.recurrent_scale)
     if condition.dead:
         net = silence_neurons(net, condition.dead, jax.random.fold_in(chip_key, 1),
                               window=condition.dead_window, select=condition.dead_select)

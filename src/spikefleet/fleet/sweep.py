@@ -14,6 +14,7 @@ paired: :func:`compare_designs` runs a Wilcoxon signed-rank test per condition.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import jax
@@ -25,7 +26,19 @@ from .evaluate import METRICS, evaluate_fleet, fit_gain
 from .mismatch import get_profile
 from .stats import paired_comparison
 
-__all__ = ["Sweep", "build_conditions", "run_sweeps", "compare_designs", "SWEEP_KINDS"]
+__all__ = ["Sweep", "build_conditions", "run_sweeps", "compare_designs", "SWEEP_KINDS", "ads_recurrent_scale"]
+
+#: Network ADS protocol (spec §14.1): factor on Ω^f and Ω^s after a perturbation, by (sweep, level)
+_ADS_SCALE = {
+    "mismatch": {0.05: 0.9, 0.1: 0.8, 0.2: 0.5, 0.3: 0.2},
+    "noise": {0.05: 0.8, 0.1: 0.6},
+    "quant": {2: 0.7, 3: 0.7, 4: 0.7, 5: 0.8, 6: 1.0},
+}
+
+
+def ads_recurrent_scale(sweep: str, level: float) -> float:
+    """The §14.1 down-scaling factor for a Network ADS design (1 where the table has no entry)."""
+    return _ADS_SCALE.get(sweep, {}).get(round(float(level), 6), 1.0)
 
 SWEEP_KINDS = ("mismatch", "quant", "noise", "dead")
 
@@ -88,17 +101,26 @@ class SweepRecord:
 
 def run_sweeps(designs: dict, task, batch, chip_keys, sweeps: list[Sweep], *, run_key=None, chunk: int = 16,
                gain_refit: bool = False, val_batch=None, val_keys=None, yield_threshold: float = 0.9,
-               progress=None) -> list[SweepRecord]:
+               ads_compensation: bool = False, progress=None) -> list[SweepRecord]:
     """Evaluate every design under every sweep level on the same fleet; one record per pair.
 
     ``gain_refit``: fit an output gain per design and level on ``val_batch``/``val_keys``
     (separate trials and chips) before testing (Network ADS protocol; off by default).
+    ``ads_compensation``: multiply Ω^s and Ω^f of Network ADS designs by the §14.1 factor of
+    each level (off by default; other designs are never scaled).
     """
+    from ..train.ads import ADSNetwork
+
     records = []
     jobs = [(s, level, cond) for s in sweeps for level, cond in build_conditions(s)]
     for name, design in designs.items():
         for sweep, level, cond in jobs:
             key = None if run_key is None else jax.random.fold_in(run_key, int(level * 1e6))
+            if ads_compensation and isinstance(design, ADSNetwork):
+                factor = ads_recurrent_scale(sweep.kind, level)
+                if factor != 1.0:
+                    cond = dataclasses.replace(cond, recurrent_scale=factor,
+                                               label=f"{cond.describe()} (Ω x{factor:g})")
             gain = 1.0
             if gain_refit:
                 gain = fit_gain(design, task, val_batch, val_keys, cond, run_key=key)

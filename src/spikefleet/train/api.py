@@ -97,7 +97,8 @@ def format_table(rows: list[dict]) -> str:
 def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: int = 100, mismatch=None,
                  profile: str = "uniform", quant_bits=None, quant_matrices=("w_in", "w_rec", "w_out"), noise=None,
                  dead=None, dead_select: str = "random",
-                 gain_refit: bool = False, yield_threshold: float = 0.9, chunk: int = 16, plot=None) -> dict:
+                 gain_refit: bool = False, ads_compensation: bool = False, yield_threshold: float = 0.9,
+                 chunk: int = 16, plot=None) -> dict:
     """Evaluate ``designs`` (name -> model) on one shared fleet under the requested sweeps.
 
     Test trials come from ``seed_stream(seed, 3)`` (as :func:`test`), chips from
@@ -132,7 +133,8 @@ def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: in
         val_batch = task.generate(min(trials, 100), seed_stream(seed, seeds.GAIN_VAL))
         val_keys = jax.random.split(jax.random.PRNGKey(seed_stream(seed, seeds.GAIN_CHIPS)), 5)
     records = run_sweeps(designs, task, batch, keys, sweeps, run_key=run_key, chunk=chunk, gain_refit=gain_refit,
-                         val_batch=val_batch, val_keys=val_keys, yield_threshold=yield_threshold)
+                         val_batch=val_batch, val_keys=val_keys, yield_threshold=yield_threshold,
+                         ads_compensation=ads_compensation)
     comparisons = compare_designs(records)
     rows = []
     for r in records:
@@ -144,5 +146,6 @@ def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: in
     if plot is not None:
         plot_robustness(records, plot, title=f"{task.name}: {chips} chips x {trials} trials")
     return {"task": task.name, "seed": seed, "chips": chips, "trials": trials, "gain_refit": gain_refit,
+            "ads_compensation": ads_compensation,
             "yield_threshold": yield_threshold, "records": [r.to_dict() for r in records],
             "comparisons": comparisons, "table": table}
