@@ -152,7 +152,7 @@ def test_train_ads_from_a_teacher_checkpoint(capsys, tmp_path, teacher_ckpt):
 
 @pytest.mark.parametrize("argv, fragment", [
     (["--method", "ads", "--hidden", "8"], "apply to gradient methods"),
-    (["--method", "bptt", "--no-fast"], "apply to --method ads only"),
+    (["--method", "bptt", "--no-fast"], "apply to --method ads/force only"),
 ])
 def test_method_specific_options_are_checked(capsys, tmp_path, argv, fragment):
     code, _, err = _run(capsys, "train", "--task", "xor", "--seed", "0", "--out", str(tmp_path / "x.sfc"),

@@ -31,6 +31,7 @@ from ._version import __version__
 from .errors import CheckpointError
 from .network import RateConfig, RateNetwork, SpikingConfig, SpikingNetwork
 from .train.ads import ADSConfig, ADSNetwork
+from .train.force import FORCEConfig, FORCENetwork
 
 __all__ = ["save", "load", "Checkpoint", "MODEL_KINDS", "atomic_write_bytes", "FORMAT_VERSION"]
 
@@ -42,6 +43,7 @@ MODEL_KINDS: dict[str, tuple[type, type]] = {
     "spiking": (SpikingNetwork, SpikingConfig),
     "rate": (RateNetwork, RateConfig),
     "ads": (ADSNetwork, ADSConfig),
+    "force": (FORCENetwork, FORCEConfig),
 }
 
 

@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training steps (default: the recipe's); for ads: one epoch of this many trials")
     p.add_argument("--hidden", type=_positive_int, help="hidden units (default: the recipe's)")
     p.add_argument("--test-trials", type=_positive_int, default=200)
-    p.add_argument("--teacher", type=Path, help="ads: teacher checkpoint (default: train one with the same seed)")
+    p.add_argument("--teacher", type=Path,
+                   help="ads/force: teacher checkpoint (default: train one with the same seed)")
     p.add_argument("--no-fast", action="store_true", help="ads: the Ω^f = 0 ablation (no fast balancing weights)")
     p.add_argument("--robust", choices=ROBUST_KINDS, default="none",
                    help="robust objective: parameter-noise injection or adversarial parameter attack")
@@ -160,15 +161,18 @@ def cmd_train(args) -> int:
     overrides = {"steps": args.steps} if args.steps else {}
     robustness = Robustness(args.robust, get_profile(args.robust_profile, args.robust_level),
                             chips=args.robust_chips) if args.robust != "none" else None
-    if args.method == "ads":
+    if args.method in api.TEACHER_METHODS:
         if robustness is not None or args.hidden:
-            raise UsageError("spikefleet train: error: --robust and --hidden apply to gradient methods, not ads")
+            raise UsageError(f"spikefleet train: error: --robust and --hidden apply to gradient methods, "
+                             f"not {args.method}")
+        if args.no_fast and args.method != "ads":
+            raise UsageError("spikefleet train: error: --no-fast applies to --method ads only")
         teacher = checkpoint.load(args.teacher, kind="rate").model if args.teacher else None
-        out = api.train_and_test(task, "ads", args.seed, test_trials=args.test_trials, teacher=teacher,
+        out = api.train_and_test(task, args.method, args.seed, test_trials=args.test_trials, teacher=teacher,
                                  fast=not args.no_fast, progress=not args.quiet, **overrides)
     else:
         if args.teacher or args.no_fast:
-            raise UsageError("spikefleet train: error: --teacher and --no-fast apply to --method ads only")
+            raise UsageError("spikefleet train: error: --teacher and --no-fast apply to --method ads/force only")
         extra = {"robustness": robustness} if robustness is not None else {}
         out = api.train_and_test(task, args.method, args.seed, hidden=args.hidden, test_trials=args.test_trials,
                                  progress=not args.quiet, **overrides, **extra)

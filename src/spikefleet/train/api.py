@@ -14,14 +14,17 @@ from pathlib import Path
 from .. import checkpoint
 from ..evaluation import evaluate_model
 from .. import seeds
-from ..errors import ConfigError
+from ..errors import ConfigError, expect
 from ..seeds import seed_stream
 from .recipes import TrainOutput, train
 
-__all__ = ["train_and_test", "test", "main_job", "format_table", "fleet_report", "TRAIN_METHODS", "train_ads_design"]
+__all__ = ["train_and_test", "test", "main_job", "format_table", "fleet_report", "TRAIN_METHODS", "TEACHER_METHODS",
+           "train_from_teacher"]
 
 #: every method ``spikefleet train`` offers: the gradient recipes plus Network ADS
-TRAIN_METHODS = ("teacher", "bptt", "ads")
+TRAIN_METHODS = ("teacher", "bptt", "ads", "force")
+#: methods that learn to reproduce a trained teacher's dynamics
+TEACHER_METHODS = ("ads", "force")
 
 
 def test(model, task, seed: int, trials: int) -> dict:
@@ -30,20 +33,25 @@ def test(model, task, seed: int, trials: int) -> dict:
     return {"trials": trials, **evaluate_model(model, task, batch)}
 
 
-def train_ads_design(task, seed: int, *, teacher=None, fast: bool = True, progress: bool = True,
-                     **config_overrides) -> TrainOutput:
-    """Network ADS (spec §8.1 settings for XOR by default); trains the teacher first if none is given.
+def train_from_teacher(method: str, task, seed: int, *, teacher=None, progress: bool = True,
+                       **config_overrides) -> TrainOutput:
+    """Network ADS (spec §8.1) or FORCE (§13.2) on the teacher's dynamics; trains the teacher first
+    (same seed) if none is given.
 
-    ``teacher`` is a :class:`~spikefleet.network.RateNetwork`; ``config_overrides`` go to
-    :class:`~spikefleet.train.ads.ADSConfig` (e.g. ``epochs``, ``trials_per_epoch``, ``n``).
+    ``teacher`` is a :class:`~spikefleet.network.RateNetwork`; ``config_overrides`` go to the
+    method's config (:class:`~spikefleet.train.ads.ADSConfig`, e.g. ``fast``, ``epochs``,
+    ``trials_per_epoch``, ``n``; :class:`~spikefleet.train.force.FORCEConfig`).
     """
     from .ads import ADSConfig, train_ads
+    from .force import FORCEConfig, train_force
 
+    expect(method in TEACHER_METHODS, "method", f"one of {TEACHER_METHODS}", method)
     teacher_info = {"source": "given"}
     if teacher is None:
         trained = train(task, "teacher", seed, progress=progress)
         teacher, teacher_info = trained.model, {"source": "trained", "validation": trained.info["validation"]}
-    model, info = train_ads(teacher, task, ADSConfig(fast=fast, **config_overrides), seed, progress=progress)
+    config_cls, train_fn = (ADSConfig, train_ads) if method == "ads" else (FORCEConfig, train_force)
+    model, info = train_fn(teacher, task, config_cls(**config_overrides), seed, progress=progress)
     info["teacher"] = teacher_info
     return TrainOutput(model=model, info=info)
 
@@ -52,14 +60,16 @@ def train_and_test(task, method: str, seed: int, *, test_trials: int = 200, teac
                    **kwargs) -> TrainOutput:
     """Train with ``method`` (one of :data:`TRAIN_METHODS`) and test on fresh trials."""
     start = time.perf_counter()
-    if method == "ads":
+    if method in TEACHER_METHODS:
         steps = kwargs.pop("steps", None)
         unused = {k for k, v in kwargs.items() if v is not None and k not in ("progress",)}
         if unused:
-            raise ConfigError(f"method 'ads': options {sorted(unused)} apply to gradient methods only")
+            raise ConfigError(f"method {method!r}: options {sorted(unused)} apply to gradient methods only")
         overrides = {} if steps is None else {"epochs": 1, "trials_per_epoch": steps}
-        out = train_ads_design(task, seed, teacher=teacher, fast=fast, progress=kwargs.get("progress", True),
-                               **overrides)
+        if method == "ads":
+            overrides["fast"] = fast
+        out = train_from_teacher(method, task, seed, teacher=teacher, progress=kwargs.get("progress", True),
+                                 **overrides)
     else:
         out = train(task, method, seed, **kwargs)
     out.info["train_seconds"] = time.perf_counter() - start
