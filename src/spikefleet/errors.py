@@ -6,6 +6,8 @@ The CLI turns these into a one-line message and exit code 2.
 
 from __future__ import annotations
 
+import math
+
 
 class SpikefleetError(Exception):
     """Base class for errors caused by user input (arguments, files, configurations)."""
@@ -23,3 +25,13 @@ def expect(condition: bool, name: str, expected: str, got: object) -> None:
     """Raise :class:`ConfigError` ``"{name}: expected {expected}, got {got!r}"`` unless ``condition``."""
     if not condition:
         raise ConfigError(f"{name}: expected {expected}, got {got!r}")
+
+
+def is_finite_number(x) -> bool:
+    """A real, finite Python/NumPy number that is not a bool."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def is_positive_int(x) -> bool:
+    """An ``int`` > 0 that is not a bool."""
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0

@@ -82,6 +82,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import expect
+from ..errors import is_finite_number as _is_num
+from ..errors import is_positive_int as _is_pos_int
 from ..network import RateNetwork, SpikingConfig, SpikingNetwork
 from ..neurons.lif import LIF
 from ..simulate import simulate_batch
@@ -106,14 +108,6 @@ LOW_RANK_CHUNK = 50  # steps between folds of the pending low-rank Ω^s update (
 
 
 # ------------------------------------------------------------------------------------ config
-def _is_num(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _is_pos_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x > 0
-
-
 @dataclass(frozen=True)
 class ADSConfig:
     """Everything static about a Network ADS design and its training (defaults: XOR, §5.1, §8.1).

@@ -97,6 +97,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import expect
+from ..errors import is_finite_number as _is_num
+from ..errors import is_positive_int as _is_pos_int
 from ..network import RateNetwork, SpikingConfig, SpikingNetwork, SpikingState
 from ..neurons.lif import LIF
 from ..seeds import FORCE_INIT as _FORCE_INIT
@@ -116,14 +118,6 @@ __all__ = [
 #: seed stream of the FORCE instance (Ω, W_in, E, V[0]); spikefleet.seeds lists streams 1–8.
 FORCE_INIT_STREAM = _FORCE_INIT
 BALANCES = ("post", "pre")
-
-
-def _is_num(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _is_pos_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x > 0
 
 
 # ------------------------------------------------------------------------------------ config
