@@ -153,8 +153,19 @@ def test_train_ads_from_a_teacher_checkpoint(capsys, tmp_path, teacher_ckpt):
 @pytest.mark.parametrize("argv, fragment", [
     (["--method", "ads", "--hidden", "8"], "apply to gradient methods"),
     (["--method", "bptt", "--no-fast"], "apply to --method ads/force only"),
+    (["--method", "reservoir", "--hidden", "8"], "do not apply to --method reservoir"),
+    (["--method", "force", "--no-fast"], "--no-fast applies to --method ads only"),
 ])
 def test_method_specific_options_are_checked(capsys, tmp_path, argv, fragment):
     code, _, err = _run(capsys, "train", "--task", "xor", "--seed", "0", "--out", str(tmp_path / "x.sfc"),
                         "--quiet", *argv)
     assert code == 2 and fragment in err
+
+
+def test_train_reservoir_saves_a_spiking_design(capsys, tmp_path):
+    target = tmp_path / "res.sfc"
+    code, out, err = _run(capsys, "train", "--task", "xor", "--method", "reservoir", "--seed", "0", "--steps", "4",
+                          "--test-trials", "8", "--out", str(target), "--quiet")
+    assert code == 0, err
+    loaded = checkpoint.load(target, kind="spiking")
+    assert loaded.info["method"] == "reservoir" and loaded.info["config"]["train_trials"] == 4

@@ -170,6 +170,12 @@ def cmd_train(args) -> int:
         teacher = checkpoint.load(args.teacher, kind="rate").model if args.teacher else None
         out = api.train_and_test(task, args.method, args.seed, test_trials=args.test_trials, teacher=teacher,
                                  fast=not args.no_fast, progress=not args.quiet, **overrides)
+    elif args.method == "reservoir":
+        if robustness is not None or args.hidden or args.teacher or args.no_fast:
+            raise UsageError("spikefleet train: error: --robust, --hidden, --teacher and --no-fast do not apply "
+                             "to --method reservoir")
+        out = api.train_and_test(task, "reservoir", args.seed, test_trials=args.test_trials,
+                                 progress=not args.quiet, **overrides)
     else:
         if args.teacher or args.no_fast:
             raise UsageError("spikefleet train: error: --teacher and --no-fast apply to --method ads/force only")

@@ -15,6 +15,7 @@ stream  name                              used for
 7       ``GAIN_CHIPS``                    validation chips of the output-gain re-fit
 8       ``RUN_NOISE``                     runtime noise during fleet evaluation
 9       ``FORCE_INIT``                    FORCE network instance (weights, encoders, V[0])
+10      ``RESERVOIR_INIT``                reservoir liquid (connectivity, time constants, V[0])
 ======  ================================  ==========================================
 
 Chips themselves are ``split(PRNGKey(seed), n_chips)`` (:func:`spikefleet.fleet.chip.fleet_keys`).
@@ -25,9 +26,10 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["seed_stream", "TRAIN", "VAL", "TEST", "ROBUST", "ADS_INIT", "GAIN_VAL", "GAIN_CHIPS", "RUN_NOISE",
-           "FORCE_INIT"]
+           "FORCE_INIT", "RESERVOIR_INIT"]
 
 TRAIN, VAL, TEST, ROBUST, ADS_INIT, GAIN_VAL, GAIN_CHIPS, RUN_NOISE, FORCE_INIT = 1, 2, 3, 4, 5, 6, 7, 8, 9
+RESERVOIR_INIT = 10
 
 
 def seed_stream(seed: int, stream: int, index: int = 0) -> int:

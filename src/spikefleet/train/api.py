@@ -22,7 +22,7 @@ __all__ = ["train_and_test", "test", "main_job", "format_table", "fleet_report",
            "train_from_teacher"]
 
 #: every method ``spikefleet train`` offers: the gradient recipes plus Network ADS
-TRAIN_METHODS = ("teacher", "bptt", "ads", "force")
+TRAIN_METHODS = ("teacher", "bptt", "ads", "force", "reservoir")
 #: methods that learn to reproduce a trained teacher's dynamics
 TEACHER_METHODS = ("ads", "force")
 
@@ -70,6 +70,16 @@ def train_and_test(task, method: str, seed: int, *, test_trials: int = 200, teac
             overrides["fast"] = fast
         out = train_from_teacher(method, task, seed, teacher=teacher, progress=kwargs.get("progress", True),
                                  **overrides)
+    elif method == "reservoir":
+        from .reservoir import ReservoirConfig, train_reservoir
+
+        steps = kwargs.pop("steps", None)
+        unused = {k for k, v in kwargs.items() if v is not None and k not in ("progress",)}
+        if unused:
+            raise ConfigError(f"method 'reservoir': options {sorted(unused)} apply to gradient methods only")
+        config = ReservoirConfig() if steps is None else ReservoirConfig(train_trials=steps)
+        model, info = train_reservoir(task, config, seed, progress=kwargs.get("progress", True))
+        out = TrainOutput(model=model, info=info)
     else:
         out = train(task, method, seed, **kwargs)
     out.info["train_seconds"] = time.perf_counter() - start
