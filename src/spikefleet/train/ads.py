@@ -96,7 +96,7 @@ from .bptt import TrainingDiverged
 __all__ = [
     "ADSConfig", "ADSNetwork", "build_ads", "ads_thresholds", "k_values", "eta_values",
     "teacher_dynamics", "learn_sample", "learn_batch_update", "learn_trials", "evaluate_ads",
-    "reconstruction_error", "train_ads",
+    "reconstruction_error", "train_ads", "training_inputs",
 ]
 
 K_SCHEDULES = ("constant", "step")
@@ -567,7 +567,9 @@ def evaluate_ads(net: ADSNetwork, task, batch, target_dyn, *, chunk: int = 50) -
 
 
 # --------------------------------------------------------------------------------- training
-def _trials(task, seed: int, start: int, stop: int):
+def training_inputs(task, seed: int, start: int, stop: int) -> np.ndarray:
+    """Inputs ``[stop − start, T, C]`` of training trials ``start..stop−1`` (trial ``i`` from
+    ``seed_stream(seed, TRAIN, i)``), for the online teacher-based methods (ADS, FORCE)."""
     batches = [task.generate(1, seed_stream(seed, TRAIN_STREAM, i)) for i in range(start, stop)]
     return np.concatenate([b.inputs for b in batches])
 
@@ -610,7 +612,7 @@ def train_ads(teacher: RateNetwork, task, config: ADSConfig, seed: int, *, progr
             lo = (epoch - 1) * config.trials_per_epoch
             for start in range(lo, lo + config.trials_per_epoch, block):
                 stop = min(start + block, lo + config.trials_per_epoch)
-                inputs = _trials(task, seed, start, stop)
+                inputs = training_inputs(task, seed, start, stop)
                 k_b, eta_b, real = ks[start:stop], etas[start:stop], stop - start
                 if real < block:
                     pad = block - real

@@ -102,11 +102,10 @@ from ..errors import is_positive_int as _is_pos_int
 from ..network import RateNetwork, SpikingConfig, SpikingNetwork, SpikingState
 from ..neurons.lif import LIF
 from ..seeds import FORCE_INIT as _FORCE_INIT
-from ..seeds import TRAIN as TRAIN_STREAM
 from ..seeds import VAL as VAL_STREAM
 from ..seeds import seed_stream
 from ..simulate import simulate_batch
-from .ads import reconstruction_error, teacher_dynamics
+from .ads import reconstruction_error, teacher_dynamics, training_inputs
 from .bptt import TrainingDiverged
 
 __all__ = [
@@ -488,11 +487,6 @@ def _better(new: dict, best: Optional[dict]) -> bool:
 
 
 # --------------------------------------------------------------------------------- training
-def _trials(task, seed: int, start: int, stop: int):
-    batches = [task.generate(1, seed_stream(seed, TRAIN_STREAM, i)) for i in range(start, stop)]
-    return np.concatenate([b.inputs for b in batches])
-
-
 def train_force(teacher: RateNetwork, task, config: FORCEConfig, seed: int, *, progress: bool = True,
                 block: int = 25):
     """Train a FORCE design on ``task`` to reproduce ``teacher``'s dynamics (spec §13.2).
@@ -534,7 +528,7 @@ def train_force(teacher: RateNetwork, task, config: FORCEConfig, seed: int, *, p
             for start in range(lo, lo + config.trials_per_epoch, block):
                 stop = min(start + block, lo + config.trials_per_epoch)
                 real = stop - start
-                inputs = _trials(task, seed, start, stop)
+                inputs = training_inputs(task, seed, start, stop)
                 gates = np.ones(block, np.float32)
                 if real < block:
                     inputs = np.concatenate([inputs, np.repeat(inputs[-1:], block - real, 0)])
