@@ -60,25 +60,22 @@ def train_and_test(task, method: str, seed: int, *, test_trials: int = 200, teac
                    **kwargs) -> TrainOutput:
     """Train with ``method`` (one of :data:`TRAIN_METHODS`) and test on fresh trials."""
     start = time.perf_counter()
-    if method in TEACHER_METHODS:
+    if method in TEACHER_METHODS or method == "reservoir":
         steps = kwargs.pop("steps", None)
-        unused = {k for k, v in kwargs.items() if v is not None and k not in ("progress",)}
+        progress = kwargs.pop("progress", True)
+        unused = {k for k, v in kwargs.items() if v is not None}
         if unused:
             raise ConfigError(f"method {method!r}: options {sorted(unused)} apply to gradient methods only")
+    if method in TEACHER_METHODS:
         overrides = {} if steps is None else {"epochs": 1, "trials_per_epoch": steps}
         if method == "ads":
             overrides["fast"] = fast
-        out = train_from_teacher(method, task, seed, teacher=teacher, progress=kwargs.get("progress", True),
-                                 **overrides)
+        out = train_from_teacher(method, task, seed, teacher=teacher, progress=progress, **overrides)
     elif method == "reservoir":
         from .reservoir import ReservoirConfig, train_reservoir
 
-        steps = kwargs.pop("steps", None)
-        unused = {k for k, v in kwargs.items() if v is not None and k not in ("progress",)}
-        if unused:
-            raise ConfigError(f"method 'reservoir': options {sorted(unused)} apply to gradient methods only")
         config = ReservoirConfig() if steps is None else ReservoirConfig(train_trials=steps)
-        model, info = train_reservoir(task, config, seed, progress=kwargs.get("progress", True))
+        model, info = train_reservoir(task, config, seed, progress=progress)
         out = TrainOutput(model=model, info=info)
     else:
         out = train(task, method, seed, **kwargs)
