@@ -77,9 +77,10 @@ gradient flows to ``Ispkthr`` or ``Io``):
 
 The refractory counter carries no gradient.
 
-Reference quirks reproduced (spec §4.8, §12 rows 6–8) and what ``variant="circuit"`` (the
-historical 4-dendrite model of spec §4.7 with the corrected options of §12; **not implemented
-yet**, constructing it raises ``NotImplementedError``) would change:
+Reference quirks reproduced (spec §4.8, §12 rows 6–8) and what the circuit variant (the
+historical 4-dendrite model of spec §4.7 with the corrected options of §12) changes. The circuit
+variant is the separate class :class:`spikefleet.neurons.dynapse2_circuit.DynapSE2Circuit` (with
+``evolve_circuit``); ``DynapSE2(variant="circuit")`` raises ``NotImplementedError`` pointing there:
 
 1. Inhibition is instantaneous-only: input and recurrent drive are summed before the DPI and its
    target is floored at Io, so a net-negative bin adds nothing. Circuit: four DPIs per neuron
@@ -391,8 +392,9 @@ class DynapSE2(eqx.Module):
         expect(self.variant in VARIANTS, "DynapSE2.variant", f"one of {VARIANTS}", self.variant)
         if self.variant == "circuit":
             raise NotImplementedError(
-                "DynapSE2.variant='circuit' (the 4-dendrite AMPA/GABA/NMDA/SHUNT model of spec §4.7, with "
-                "lasting GABA inhibition and a refreshed V_mem) is not implemented yet; use variant='reference'")
+                "DynapSE2.variant='circuit': DynapSE2 implements only variant='reference'; the 4-dendrite "
+                "AMPA/GABA/NMDA/SHUNT circuit model of spec §4.7 (lasting GABA inhibition, refreshed V_mem) is the "
+                "separate class spikefleet.neurons.dynapse2_circuit.DynapSE2Circuit")
         expect(self.surrogate in SURROGATES, "DynapSE2.surrogate", f"one of {SURROGATES}", self.surrogate)
         expect(isinstance(self.dt, (int, float)) and not isinstance(self.dt, bool) and self.dt > 0,
                "DynapSE2.dt", "a positive time step in seconds", self.dt)
@@ -457,6 +459,11 @@ class DynapSE2(eqx.Module):
     @property
     def n(self) -> int:
         return self.Io.shape[0]
+
+    @property
+    def n_dendrites(self) -> int:
+        """Dendrites per neuron: 1 (one combined synapse; ``DynapSE2Circuit`` has 4)."""
+        return 1
 
     def parameters(self) -> dict:
         """The 24 per-neuron parameters by name (the reference's simulation parameters)."""
