@@ -30,6 +30,7 @@ import numpy as np
 from ._version import __version__
 from .errors import CheckpointError
 from .network import RateConfig, RateNetwork, SpikingConfig, SpikingNetwork
+from .network_dynapse2 import DynapSE2Config, DynapSE2Network
 from .train.ads import ADSConfig, ADSNetwork
 from .train.force import FORCEConfig, FORCENetwork
 
@@ -44,6 +45,7 @@ MODEL_KINDS: dict[str, tuple[type, type]] = {
     "rate": (RateNetwork, RateConfig),
     "ads": (ADSNetwork, ADSConfig),
     "force": (FORCENetwork, FORCEConfig),
+    "dynapse2": (DynapSE2Network, DynapSE2Config),
 }
 
 

@@ -1,6 +1,7 @@
 """Command-line interface: parsing and I/O only; every command is a library call.
 
-    spikefleet train --task xor --method {teacher,bptt} --seed S --out PATH [--robust {none,noise,adversarial}]
+    spikefleet train --task xor --method {teacher,bptt,ads,force,reservoir} --seed S --out PATH [--robust ...]
+    spikefleet train --task frozen-noise --model dynapse2 --seed S --out PATH [--robust noise]
     spikefleet evaluate PATH [PATH ...] --task xor --trials N --seed S [--json FILE]
         [--chips N --mismatch 0,0.05,0.1,0.2 --profile NAME --quant-bits 6,4 --noise 0.05 --dead 0.4 --plot PNG]
     spikefleet profiles
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .fleet.mismatch import BUILTIN_PROFILES
     from .tasks import TASKS
     from .train.objectives import ROBUST_KINDS
-    from .train.api import TRAIN_METHODS
+    from .train.api import MODELS, TRAIN_METHODS
 
     parser = _Parser(prog="spikefleet", description="Train spiking networks that work on every chip.")
     parser.add_argument("--version", action="version", version=f"spikefleet {__version__}")
@@ -75,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a design and save it as a checkpoint")
     p.add_argument("--task", required=True, choices=sorted(TASKS))
-    p.add_argument("--method", required=True, choices=TRAIN_METHODS)
+    p.add_argument("--method", default="bptt", choices=TRAIN_METHODS, help="training method (default: bptt)")
+    p.add_argument("--model", choices=MODELS,
+                   help="neuron model of a bptt design: lif (default for xor) or dynapse2 (DYNAP-SE2 in physical "
+                        "units; default for frozen-noise)")
     p.add_argument("--seed", required=True, type=_seed)
     p.add_argument("--out", required=True, type=Path, help="checkpoint file to write")
     p.add_argument("--steps", type=_positive_int,
@@ -87,9 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fast", action="store_true", help="ads: the Ω^f = 0 ablation (no fast balancing weights)")
     p.add_argument("--robust", choices=ROBUST_KINDS, default="none",
                    help="robust objective: parameter-noise injection or adversarial parameter attack")
-    p.add_argument("--robust-profile", default="uniform", help=f"mismatch profile ({', '.join(BUILTIN_PROFILES)} "
-                   "or a .toml/.json file) sampled/attacked during training")
-    p.add_argument("--robust-level", type=_fraction, default=0.2, help="profile level (uniform: relative sigma)")
+    p.add_argument("--robust-profile", help=f"mismatch profile ({', '.join(BUILTIN_PROFILES)} "
+                   "or a .toml/.json file) sampled/attacked during training (default: uniform; dynapse2: "
+                   "dynapse2-dynamic, i.e. weight noise)")
+    p.add_argument("--robust-level", type=_fraction,
+                   help="profile level (uniform: relative sigma, default 0.2; dynapse2-*: percent deviation, "
+                        "sigma = level/3, default 0.3)")
     p.add_argument("--robust-chips", type=_positive_int, default=4, help="chips per step for --robust noise")
     p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -158,9 +165,14 @@ def cmd_train(args) -> int:
 
     _refuse_overwrite(args.out, args.overwrite)
     task = get_task(args.task)
+    model = args.model or api.default_model(args.task)
     overrides = {"steps": args.steps} if args.steps else {}
-    robustness = Robustness(args.robust, get_profile(args.robust_profile, args.robust_level),
-                            chips=args.robust_chips) if args.robust != "none" else None
+    if model == "dynapse2":
+        return _train_dynapse2(args, task, overrides)
+    if args.task != "xor":
+        raise UsageError(f"spikefleet train: error: --task {args.task} needs --model dynapse2")
+    profile = get_profile(args.robust_profile or "uniform", 0.2 if args.robust_level is None else args.robust_level)
+    robustness = Robustness(args.robust, profile, chips=args.robust_chips) if args.robust != "none" else None
     if args.method in api.TEACHER_METHODS:
         if robustness is not None or args.hidden:
             raise UsageError(f"spikefleet train: error: --robust and --hidden apply to gradient methods, "
@@ -187,6 +199,34 @@ def cmd_train(args) -> int:
     print(f"{args.task}/{args.method} seed {args.seed}: validation accuracy {v['accuracy']:.3f}, "
           f"test accuracy {t['accuracy']:.3f} ({t['trials']} trials), test MSE {t['loss']:.4f}"
           + (f", rate {t['rate_hz']:.1f} Hz" if t["rate_hz"] else ""))
+    print(f"saved {args.out}")
+    return 0
+
+
+def _train_dynapse2(args, task, overrides) -> int:
+    from .train import api
+
+    if args.method != "bptt":
+        raise UsageError(f"spikefleet train: error: --model dynapse2 trains with --method bptt, got {args.method}")
+    if args.teacher or args.no_fast or args.hidden:
+        raise UsageError("spikefleet train: error: --teacher, --no-fast and --hidden do not apply to --model dynapse2 "
+                         "(the network has one neuron per class)")
+    if args.robust not in ("none", "noise"):
+        raise UsageError(f"spikefleet train: error: --model dynapse2 supports --robust none or noise "
+                         f"(weight-noise injection), got {args.robust}")
+    if args.robust_profile not in (None, "dynapse2-dynamic"):
+        raise UsageError(f"spikefleet train: error: --model dynapse2 injects weight noise (--robust-profile "
+                         f"dynapse2-dynamic), got {args.robust_profile}")
+    level = 0.3 if args.robust_level is None else args.robust_level
+    noise = level / 3.0 if args.robust == "noise" else 0.0
+    out = api.train_and_test(task, "bptt", args.seed, model="dynapse2", weight_noise=noise,
+                             test_trials=args.test_trials, progress=not args.quiet, **overrides)
+    checkpoint.save(args.out, out.model, out.info)
+    t = out.info["test"]
+    counts = "; ".join(f"pattern {i}: {c}" for i, c in enumerate(t["counts"]))
+    print(f"{args.task}/dynapse2 seed {args.seed} (weight noise {noise:g}): loss {out.info['loss_start']:.4f} -> "
+          f"{out.info['loss_end']:.4f}, accuracy {t['accuracy']:.3f}, margin {t['margin']:g}, spike counts "
+          f"{counts}")
     print(f"saved {args.out}")
     return 0
 

@@ -16,6 +16,8 @@ stream  name                              used for
 8       ``RUN_NOISE``                     runtime noise during fleet evaluation
 9       ``FORCE_INIT``                    FORCE network instance (weights, encoders, V[0])
 10      ``RESERVOIR_INIT``                reservoir liquid (connectivity, time constants, V[0])
+11      ``DYNAPSE2_INIT``                 DYNAP-SE2 network weights (Kaiming-uniform)
+12      ``WEIGHT_NOISE``                  DYNAP-SE2 weight-noise injection during training
 ======  ================================  ==========================================
 
 Chips themselves are ``split(PRNGKey(seed), n_chips)`` (:func:`spikefleet.fleet.chip.fleet_keys`).
@@ -26,10 +28,11 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["seed_stream", "TRAIN", "VAL", "TEST", "ROBUST", "ADS_INIT", "GAIN_VAL", "GAIN_CHIPS", "RUN_NOISE",
-           "FORCE_INIT", "RESERVOIR_INIT"]
+           "FORCE_INIT", "RESERVOIR_INIT", "DYNAPSE2_INIT", "WEIGHT_NOISE"]
 
 TRAIN, VAL, TEST, ROBUST, ADS_INIT, GAIN_VAL, GAIN_CHIPS, RUN_NOISE, FORCE_INIT = 1, 2, 3, 4, 5, 6, 7, 8, 9
 RESERVOIR_INIT = 10
+DYNAPSE2_INIT, WEIGHT_NOISE = 11, 12
 
 
 def seed_stream(seed: int, stream: int, index: int = 0) -> int:

@@ -9,7 +9,8 @@ Per chip (all trials of the batch):
 
 * ``accuracy`` — the task's decision rule on ``gain · y`` against the true labels;
 * ``mse`` — mean over trials, time and outputs of ``(gain · y − target)²`` (unsmoothed);
-* ``rate_hz`` — mean firing rate per neuron (spiking networks; 0 for rate networks).
+* ``rate_hz`` — mean firing rate per neuron (spiking networks; 0 for rate networks);
+* the task's own metrics, if it defines ``extra_metrics_jax`` (e.g. frozen noise: ``margin``).
 
 Runtime noise for chip ``i`` comes from ``fold_in(run_key, i)`` (required when the condition
 has noise). ``gain`` is the optional per-level output-gain re-fit of the Network ADS protocol
@@ -43,6 +44,7 @@ class FleetResult:
     metrics: dict  # name -> np.ndarray [n_chips]
     gain: float = 1.0
     info: dict = field(default_factory=dict)
+    directions: dict = field(default_factory=lambda: dict(METRICS))  # name -> higher is better
 
     @property
     def n_chips(self) -> int:
@@ -50,7 +52,7 @@ class FleetResult:
 
     def summary(self, metric: str = "accuracy", threshold: float | None = None):
         expect(metric in self.metrics, "metric", f"one of {sorted(self.metrics)}", metric)
-        return summarize(self.metrics[metric], higher_is_better=METRICS[metric], threshold=threshold)
+        return summarize(self.metrics[metric], higher_is_better=self.directions[metric], threshold=threshold)
 
 
 def _chunked(keys, chunk):
@@ -87,7 +89,8 @@ def _fleet_metrics(prepared, condition, task, keys, index, inputs, targets, labe
         outputs = gain * outputs
         correct = jnp.sum(task.decide_jax(outputs) == labels)  # exact count; divided in float64 on the host
         mse = jnp.mean((outputs - targets) ** 2)
-        return {"accuracy": correct, "mse": mse, "rate_hz": rate}
+        extra = task.extra_metrics_jax(outputs, labels) if hasattr(task, "extra_metrics_jax") else {}
+        return {"accuracy": correct, "mse": mse, "rate_hz": rate, **extra}
 
     return jax.lax.map(lambda kc: jax.vmap(one)(*kc), (keys, index))
 
@@ -111,7 +114,8 @@ def evaluate_fleet(design, task, batch, chip_keys, condition: Condition = Condit
                          jnp.asarray(batch.targets), jnp.asarray(batch.labels), run_key, jnp.float32(gain))
     metrics = {name: np.asarray(value).reshape(-1)[:n].astype(np.float64) for name, value in out.items()}
     metrics["accuracy"] = metrics["accuracy"] / batch.inputs.shape[0]
-    return FleetResult(condition=condition, metrics=metrics, gain=float(gain),
+    directions = {**METRICS, **dict(getattr(task, "extra_metric_directions", ()))}
+    return FleetResult(condition=condition, metrics=metrics, gain=float(gain), directions=directions,
                        info={"chips": n, "trials": int(batch.inputs.shape[0]), "chunk": int(keys.shape[1])})
 
 

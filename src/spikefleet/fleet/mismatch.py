@@ -33,6 +33,12 @@ Built-in profiles (``spikefleet profiles`` lists them):
   ``w_fast`` 31 % (26–36 %) — the mid-points of the measured ranges. Not measured and set by
   us: ``tau_syn``/``tau_syn_fast`` 12 % (like ``tau_mem``: same DPI leak circuit type) and
   ``threshold`` 10 %. The readout ``w_out``/``tau_out`` is computed off-chip: not perturbed.
+* ``dynapse2-frozen`` (level = the reference's ``percent_deviation``, default 0.30): every
+  one of the 24 DynapSim circuit parameters (spec ``dynapse2.md`` §5.2) of a
+  :class:`~spikefleet.network_dynapse2.DynapSE2Network`, per neuron, ``p (1 + σ ξ)`` with
+  ``σ = level / 3`` (unbounded, as the reference generator). Weights and ``I_scale`` untouched.
+* ``dynapse2-dynamic`` (same level convention): the trainable weights ``w_in`` and ``w_rec``,
+  ``w (1 + σ ξ)``, ``σ = level / 3`` — the reference's weight-noise-injection prototype.
 * user-defined from a TOML or JSON table (:func:`load_profile`)::
 
       name = "my-chip"            # optional
@@ -57,6 +63,8 @@ import jax.numpy as jnp
 
 from ..errors import ConfigError, expect
 from ..network import RateNetwork, SpikingNetwork, core_of, map_core
+from ..network_dynapse2 import DynapSE2Network
+from ..neurons.dynapse2 import FROZEN_MISMATCH_PARAMETERS
 
 __all__ = ["MismatchProfile", "PARAMETERS", "builtin_profile", "load_profile", "get_profile", "apply_mismatch",
            "BUILTIN_PROFILES", "parameters_of", "mismatch_targets", "perturb_relative"]
@@ -93,6 +101,13 @@ PARAMETERS: dict[type, dict[str, Param]] = {
         "w_out": Param(lambda m: m.w_out, "weight", "readout weights (D̂)"),
         "tau": Param(lambda m: m.units.tau, "positive", "unit time constants"),
         "bias": Param(lambda m: m.units.bias, "additive", "unit biases (absolute)"),
+    },
+    DynapSE2Network: {
+        "w_in": Param(lambda m: m.w_in, "weight", "input weights, per synapse"),
+        "w_rec": Param(lambda m: m.w_rec, "weight", "recurrent weights, per synapse"),
+        **{name: Param((lambda m, _n=name: getattr(m.neurons, _n)), "weight",
+                       f"DynapSim {name}, per neuron (relative, unbounded as the reference)")
+           for name in FROZEN_MISMATCH_PARAMETERS},
     },
 }
 
@@ -142,11 +157,16 @@ _UNIFORM_PARAMS = ("w_in", "w_rec", "w_out", "tau_mem", "tau_syn", "threshold", 
 _DYNAPSE1 = {"tau_mem": 0.12, "tau_syn": 0.12, "tau_syn_fast": 0.12, "w_in": 0.175, "w_rec": 0.175,
              "w_fast": 0.31, "threshold": 0.10}
 
+_DYNAPSE2_SIGMA_RULE = 3.0  # σ = percent_deviation / sigma_rule (reference defaults 0.30 / 3)
+
 BUILTIN_PROFILES = {
     "uniform": "Network ADS protocol: tau_mem, tau_syn, threshold, w_in, w_rec, w_out (and a rate net's tau) "
                "at sigma = level; w_fast, tau_syn_fast, tau_out exempt",
     "dynapse1-measured": "DYNAP-SE measured CVs (tau 12%, slow weights 17.5%, fast weights 31%, threshold 10%), "
                          "times level; readout off-chip",
+    "dynapse2-frozen": "DYNAP-SE2 frozen mismatch: the 24 DynapSim circuit parameters per neuron, "
+                       "sigma = level/3 (level = percent deviation, e.g. 0.3)",
+    "dynapse2-dynamic": "DYNAP-SE2 weight noise: w_in and w_rec per synapse, sigma = level/3",
 }
 
 
@@ -156,6 +176,10 @@ def builtin_profile(name: str, level: float = 1.0, *, positive_rule: str = "fold
     expect(isinstance(level, (int, float)) and level >= 0, "level", "a non-negative number", level)
     if name == "uniform":
         sigmas = {p: float(level) for p in _UNIFORM_PARAMS}
+    elif name == "dynapse2-frozen":
+        sigmas = {p: float(level) / _DYNAPSE2_SIGMA_RULE for p in FROZEN_MISMATCH_PARAMETERS}
+    elif name == "dynapse2-dynamic":
+        sigmas = {p: float(level) / _DYNAPSE2_SIGMA_RULE for p in ("w_in", "w_rec")}
     else:
         sigmas = {p: v * level for p, v in _DYNAPSE1.items()}
     return MismatchProfile(name, tuple(sigmas.items()), positive_rule, BUILTIN_PROFILES[name])

@@ -126,7 +126,7 @@ def run_sweeps(designs: dict, task, batch, chip_keys, sweeps: list[Sweep], *, ru
                 gain = fit_gain(design, task, val_batch, val_keys, cond, run_key=key)
             result = evaluate_fleet(design, task, batch, chip_keys, cond, run_key=key, chunk=chunk, gain=gain)
             summaries = {m: result.summary(m, threshold=yield_threshold if m == "accuracy" else None).to_dict()
-                         for m in METRICS}
+                         for m in result.metrics}
             records.append(SweepRecord(name, sweep.kind, level, cond.describe(), result.metrics, gain, summaries))
             if progress is not None:
                 progress(records[-1])

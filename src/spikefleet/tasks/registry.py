@@ -3,6 +3,8 @@
 A task object has ``name``, ``n_in``, ``n_out``, ``generate(n, seed) -> batch`` (with
 ``inputs [n, T, C]``, ``targets [n, T, O]``, ``labels [n]``), ``decide(outputs) -> labels``
 (NumPy), ``decide_jax(outputs)`` (JAX, jit/vmap-able) and ``accuracy(outputs, labels) -> float``.
+A task may add per-network metrics for fleet evaluation: ``extra_metrics_jax(outputs, labels) ->
+{name: scalar}`` with ``extra_metric_directions = {name: higher_is_better}``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import expect
-from . import xor
+from . import frozen_noise, xor
 
-__all__ = ["XorTask", "get_task", "TASKS"]
+__all__ = ["XorTask", "FrozenNoiseTask", "get_task", "TASKS"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,44 @@ class XorTask:
         return xor.accuracy(np.asarray(outputs), np.asarray(labels))
 
 
-TASKS = {"xor": XorTask}
+@dataclass(frozen=True)
+class FrozenNoiseTask:
+    """Frozen-noise classification (see :mod:`spikefleet.tasks.frozen_noise`); outputs are spike rasters."""
+
+    config: frozen_noise.FrozenNoiseConfig = field(default_factory=frozen_noise.FrozenNoiseConfig)
+    name: str = "frozen-noise"
+    extra_metric_directions: tuple = (("margin", True),)
+
+    @property
+    def n_in(self) -> int:
+        return self.config.n_channels
+
+    @property
+    def n_out(self) -> int:
+        return self.config.n_samples
+
+    @property
+    def dt(self) -> float:
+        return self.config.dt
+
+    def generate(self, n: int, seed: int = 0) -> frozen_noise.FrozenNoiseBatch:
+        return frozen_noise.generate(n, seed, self.config)
+
+    def decide(self, outputs) -> np.ndarray:
+        return frozen_noise.decide(outputs)
+
+    def decide_jax(self, outputs):
+        return frozen_noise.decide_jax(outputs)
+
+    def accuracy(self, outputs, labels) -> float:
+        return float(np.mean(self.decide(outputs) == np.asarray(labels)))
+
+    def extra_metrics_jax(self, outputs, labels) -> dict:
+        """``margin``: min over trials of (target count − largest other count); > 0 ⇔ all correct."""
+        return {"margin": frozen_noise.margin_jax(outputs, labels)}
+
+
+TASKS = {"xor": XorTask, "frozen-noise": FrozenNoiseTask}
 
 
 def get_task(name: str, **options):

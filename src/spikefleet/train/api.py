@@ -18,17 +18,40 @@ from ..errors import ConfigError, expect
 from ..seeds import seed_stream
 from .recipes import TrainOutput, train
 
-__all__ = ["train_and_test", "test", "main_job", "format_table", "fleet_report", "TRAIN_METHODS", "TEACHER_METHODS",
+__all__ = ["train_and_test", "test", "default_model", "MODELS", "main_job", "format_table", "fleet_report", "TRAIN_METHODS", "TEACHER_METHODS",
            "train_from_teacher"]
 
 #: every method ``spikefleet train`` offers: the gradient recipes plus Network ADS
 TRAIN_METHODS = ("teacher", "bptt", "ads", "force", "reservoir")
 #: methods that learn to reproduce a trained teacher's dynamics
 TEACHER_METHODS = ("ads", "force")
+#: neuron models of gradient-trained designs
+MODELS = ("lif", "dynapse2")
+
+
+def default_model(task_name: str) -> str:
+    """``dynapse2`` for the DYNAP-SE2 frozen-noise task, ``lif`` otherwise."""
+    return "dynapse2" if task_name == "frozen-noise" else "lif"
 
 
 def test(model, task, seed: int, trials: int) -> dict:
-    """Metrics on ``trials`` fresh test trials (task seed ``seed_stream(seed, 3)``)."""
+    """Metrics on ``trials`` fresh test trials (task seed ``seed_stream(seed, 3)``).
+
+    Frozen noise (fixed patterns): the patterns once each, plus spike ``counts`` per pattern and
+    neuron and the ``margin`` (min over patterns of target minus other count).
+    """
+    if task.name == "frozen-noise":
+        import numpy as np
+
+        from ..evaluation import run_outputs
+        from ..tasks.frozen_noise import margins, spike_counts
+
+        batch = task.generate(task.n_out, 0)
+        outputs, _ = run_outputs(model, batch.inputs)
+        metrics = evaluate_model(model, task, batch)
+        counts = spike_counts(outputs)
+        return {"trials": task.n_out, **metrics, "counts": counts.astype(int).tolist(),
+                "margin": float(np.min(margins(outputs, batch.labels)))}
     batch = task.generate(trials, seed_stream(seed, seeds.TEST))
     return {"trials": trials, **evaluate_model(model, task, batch)}
 
@@ -57,9 +80,29 @@ def train_from_teacher(method: str, task, seed: int, *, teacher=None, progress: 
 
 
 def train_and_test(task, method: str, seed: int, *, test_trials: int = 200, teacher=None, fast: bool = True,
-                   **kwargs) -> TrainOutput:
-    """Train with ``method`` (one of :data:`TRAIN_METHODS`) and test on fresh trials."""
+                   model: str = "lif", weight_noise: float = 0.0, **kwargs) -> TrainOutput:
+    """Train with ``method`` (one of :data:`TRAIN_METHODS`) and test on fresh trials.
+
+    ``model="dynapse2"`` (method ``bptt``): the DYNAP-SE2 recipe of
+    :mod:`spikefleet.train.dynapse2` with weight-noise injection ``weight_noise`` (σ);
+    ``steps`` sets the number of epochs.
+    """
     start = time.perf_counter()
+    expect(model in MODELS, "model", f"one of {MODELS}", model)
+    if model == "dynapse2":
+        from .dynapse2 import DynapSE2TrainConfig, train_dynapse2
+
+        expect(method == "bptt", "method", "'bptt' for model 'dynapse2'", method)
+        steps = kwargs.pop("steps", None)
+        progress = kwargs.pop("progress", True)
+        unused = {k for k, v in kwargs.items() if v is not None}
+        if unused:
+            raise ConfigError(f"model 'dynapse2': options {sorted(unused)} do not apply")
+        config = DynapSE2TrainConfig(weight_noise=weight_noise, **({} if steps is None else {"epochs": steps}))
+        net, info = train_dynapse2(task, config, seed, progress=progress)
+        out = TrainOutput(model=net, info=info)
+        out.info["test"] = test(out.model, task, seed, test_trials)
+        return out
     if method in TEACHER_METHODS or method == "reservoir":
         steps = kwargs.pop("steps", None)
         progress = kwargs.pop("progress", True)
@@ -125,6 +168,7 @@ def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: in
     Returns a JSON-ready dict with per-chip records, paired comparisons and a text table.
     """
     import jax
+    import numpy as np
 
     from ..fleet.chip import fleet_keys
     from ..fleet.plot import plot_robustness
@@ -156,9 +200,14 @@ def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: in
     rows = []
     for r in records:
         a, m = r.summaries["accuracy"], r.summaries["mse"]
-        rows.append({"design": r.design, "condition": r.condition, "median acc": a["median"], "IQR": a["iqr"],
-                     "p5": a["p5"], "worst": a["worst"], f"yield>={yield_threshold:g}": a["yield"],
-                     "median MSE": m["median"], "rate Hz": r.summaries["rate_hz"]["median"]})
+        row = {"design": r.design, "condition": r.condition, "median acc": a["median"], "IQR": a["iqr"],
+               "p5": a["p5"], "worst": a["worst"], f"yield>={yield_threshold:g}": a["yield"],
+               "median MSE": m["median"], "rate Hz": r.summaries["rate_hz"]["median"]}
+        if "margin" in r.metrics:  # frozen noise: "correct" = margin > 0 on every pattern
+            margin = np.asarray(r.metrics["margin"])
+            row.update({"correct": float(np.mean(margin > 0)), "median margin": float(np.median(margin)),
+                        "p10 margin": float(np.percentile(margin, 10))})
+        rows.append(row)
     table = stats_table(rows, list(rows[0]))
     if plot is not None:
         plot_robustness(records, plot, title=f"{task.name}: {chips} chips x {trials} trials")

@@ -1,0 +1,1 @@
+"""Experiments: reproducible studies built from the library's calls."""

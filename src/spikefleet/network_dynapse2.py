@@ -1,0 +1,145 @@
+r"""A network of DYNAP-SE2 neurons: input weights, all-to-all recurrence, spike-count outputs.
+
+The Çakal et al. (2024) frozen-noise network (spec ``dynapse2.md`` §10.1) is a linear layer
+``C → N`` without bias followed by ``N`` DynapSim neurons with recurrent weights (self
+connections included). One step ``t`` (``w[pre, post]``, dimensionless weights; a weight
+``w`` is the current ``w · I_scale``)::
+
+    x[t] = u[t] @ W_in + S[t−1] @ W_rec                       (signed, summed before the DPI)
+    S[t] = DynapSE2.step(x[t], J[t])                          (spike counts, see neurons.dynapse2)
+    y[t] = S[t]                                               (the output is the spike raster)
+
+For a neuron model with four dendrites (``n_dendrites == 4``, the circuit variant) the drive is
+split by the sign of each *synapse*, as the chip does (positive → AMPA, negative → GABA)::
+
+    x[t] = [u[t] @ W⁺_in + S[t−1] @ W⁺_rec,  u[t] @ W⁻_in + S[t−1] @ W⁻_rec,  0,  0]   (AMPA, GABA, NMDA, SHUNT)
+
+with ``W⁺ = max(W, 0)`` and ``W⁻ = max(−W, 0)``.
+
+The network follows the step protocol of :mod:`spikefleet.simulate`, so ``simulate``, the
+fleet machinery (mismatch, quantisation, evaluation) and ``fit`` work with it unchanged.
+Traces: ``spikes`` (counts), ``imem``, ``isyn``, ``vmem``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .errors import expect
+from .neurons.dynapse2 import I_SCALE, SURROGATES, DynapSE2, DynapSE2State
+
+__all__ = ["DynapSE2Config", "DynapSE2Network", "DynapSE2NetState", "init_dynapse2"]
+
+
+@dataclass(frozen=True)
+class DynapSE2Config:
+    """Static description of a :class:`DynapSE2Network`."""
+
+    n_in: int
+    n_hidden: int
+    dt: float = 1e-3
+    recurrent: bool = True
+    surrogate: str = "reference"
+    max_spikes: Optional[int] = None
+
+    def __post_init__(self):
+        name = type(self).__name__
+        for f in ("n_in", "n_hidden"):
+            v = getattr(self, f)
+            expect(isinstance(v, int) and not isinstance(v, bool) and v > 0, f"{name}.{f}", "a positive integer", v)
+        expect(isinstance(self.dt, (int, float)) and not isinstance(self.dt, bool) and self.dt > 0, f"{name}.dt",
+               "a positive time step in seconds", self.dt)
+        expect(isinstance(self.recurrent, bool), f"{name}.recurrent", "True or False", self.recurrent)
+        expect(self.surrogate in SURROGATES, f"{name}.surrogate", f"one of {SURROGATES}", self.surrogate)
+        expect(self.max_spikes is None or (isinstance(self.max_spikes, int) and self.max_spikes >= 1),
+               f"{name}.max_spikes", "None or an integer >= 1", self.max_spikes)
+
+    @property
+    def n_out(self) -> int:
+        return self.n_hidden
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DynapSE2Config":
+        return cls(**d)
+
+
+class DynapSE2NetState(NamedTuple):
+    neurons: DynapSE2State  # carries the previous step's spike counts (``neurons.spikes``)
+
+
+class DynapSE2Network(eqx.Module):
+    """``C`` inputs → ``N`` DYNAP-SE2 neurons with recurrence; outputs the spike counts."""
+
+    w_in: jax.Array  # [C, N] dimensionless (× I_scale = current)
+    w_rec: jax.Array  # [N, N] (zeros when config.recurrent is False)
+    neurons: DynapSE2
+    config: DynapSE2Config = eqx.field(static=True)
+
+    def __check_init__(self):
+        c, n = self.config.n_in, self.config.n_hidden
+        for name, shape in {"w_in": (c, n), "w_rec": (n, n)}.items():
+            got = getattr(self, name)
+            expect(got.shape == shape, f"DynapSE2Network.{name}", f"shape {shape}", got.shape)
+        expect(self.neurons.n == n, "DynapSE2Network.neurons", f"{n} neurons", self.neurons.n)
+
+    @classmethod
+    def skeleton(cls, config: DynapSE2Config) -> "DynapSE2Network":
+        """A network of the right shapes with placeholder values (for loading checkpoints)."""
+        return init_dynapse2(config, jax.random.PRNGKey(0))
+
+    @property
+    def dt(self) -> float:
+        return self.config.dt
+
+    def init_state(self) -> DynapSE2NetState:
+        return DynapSE2NetState(neurons=self.neurons.init_state())
+
+    def step_index(self, state: DynapSE2NetState) -> jax.Array:
+        return state.neurons.t
+
+    def _drive(self, x_t, spikes):
+        w_rec = self.w_rec if self.config.recurrent else jnp.zeros_like(self.w_rec)
+        if getattr(self.neurons, "n_dendrites", 1) == 1:
+            return x_t @ self.w_in + spikes @ w_rec
+        pos = x_t @ jnp.maximum(self.w_in, 0.0) + spikes @ jnp.maximum(w_rec, 0.0)
+        neg = x_t @ jnp.maximum(-self.w_in, 0.0) + spikes @ jnp.maximum(-w_rec, 0.0)
+        zeros = jnp.zeros_like(pos)
+        return jnp.stack([pos, neg, zeros, zeros], axis=-1)
+
+    def step(self, state: DynapSE2NetState, x_t, *, key=None, current=None):
+        """One step; returns ``(state, spike counts [N], traces)``."""
+        drive = self._drive(x_t, state.neurons.spikes)
+        neurons, spikes = self.neurons.step(state.neurons, drive, current, key)
+        traces = {"spikes": spikes, "imem": neurons.i_mem, "isyn": neurons.i_syn, "vmem": neurons.v_mem}
+        return DynapSE2NetState(neurons=neurons), spikes, traces
+
+
+def init_dynapse2(config: DynapSE2Config, key: jax.Array, *, neurons: Optional[DynapSE2] = None,
+                  I_scale: float = I_SCALE, in_scale: float = 1.0, rec_scale: float = 1.0) -> DynapSE2Network:
+    """Kaiming-uniform initialisation as the reference layers (spec §4.1): ``W_in ~ U(±√(6/C))``,
+    ``W_rec ~ U(±√(6/N))`` (times ``in_scale`` / ``rec_scale``), default DynapSim neurons.
+
+    ``neurons`` replaces the default population (e.g. ``DynapSE2.from_high_level(...)``); its
+    ``dt`` must match the config.
+    """
+    c, n = config.n_in, config.n_hidden
+    k_in, k_rec = jax.random.split(key)
+    if neurons is None:
+        neurons = DynapSE2.create(n, dt=config.dt, surrogate=config.surrogate, max_spikes=config.max_spikes,
+                                  I_scale=I_scale)
+    expect(neurons.dt == config.dt, "neurons.dt", f"the config's dt = {config.dt}", neurons.dt)
+    lim_in, lim_rec = in_scale * (6.0 / c) ** 0.5, rec_scale * (6.0 / n) ** 0.5
+    w_in = jax.random.uniform(k_in, (c, n), jnp.float32, -lim_in, lim_in)
+    w_rec = jax.random.uniform(k_rec, (n, n), jnp.float32, -lim_rec, lim_rec)
+    if not config.recurrent:
+        w_rec = jnp.zeros((n, n), jnp.float32)
+    return DynapSE2Network(w_in=w_in, w_rec=w_rec, neurons=neurons, config=config)
