@@ -1,0 +1,1 @@
+"""Hardware back-ends of spikefleet (bias translation, configuration, runners)."""
