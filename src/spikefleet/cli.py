@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="uniform", help=f"mismatch profile: {', '.join(BUILTIN_PROFILES)} "
                    "or a .toml/.json file")
     p.add_argument("--quant-bits", type=_float_list, help="weight bits, e.g. 6,4 (0 = full precision)")
-    p.add_argument("--quant-matrices", default="w_in,w_rec,w_out",
+    p.add_argument("--quant-matrices", default="w_in,w_rec,w_out,w_feedback",
                    help="weight matrices that --quant-bits quantises (add w_fast to include fast weights)")
     p.add_argument("--noise", type=_float_list, help="membrane noise levels (fraction of the gap per step)")
     p.add_argument("--dead", type=_float_list, help="fractions of dead neurons, e.g. 0.4")

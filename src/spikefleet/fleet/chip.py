@@ -39,7 +39,7 @@ class Condition:
 
     mismatch: Optional[MismatchProfile] = None
     quant_bits: Optional[int] = None
-    quant_matrices: tuple = ("w_in", "w_rec", "w_out")
+    quant_matrices: tuple = ("w_in", "w_rec", "w_out", "w_feedback")
     quant_grid: str = "zero"
     noise: float = 0.0
     input_noise: float = 0.0

@@ -10,7 +10,9 @@ Per chip (all trials of the batch):
 * ``accuracy`` — the task's decision rule on ``gain · y`` against the true labels;
 * ``mse`` — mean over trials, time and outputs of ``(gain · y − target)²`` (unsmoothed);
 * ``rate_hz`` — mean firing rate per neuron (spiking networks; 0 for rate networks);
-* the task's own metrics, if it defines ``extra_metrics_jax`` (e.g. frozen noise: ``margin``).
+* the task's own metrics, if it defines ``extra_metrics_jax`` (e.g. frozen noise: ``margin``);
+* ``agreement`` — with ``reference_labels`` (e.g. the teacher's decisions, the label Network ADS
+  and FORCE are scored against in the paper): the fraction of trials decided as the reference.
 
 Runtime noise for chip ``i`` comes from ``fold_in(run_key, i)`` (required when the condition
 has noise). ``gain`` is the optional per-level output-gain re-fit of the Network ADS protocol
@@ -83,13 +85,16 @@ def _chip_run(prepared, condition, chip_key, index, inputs, run_key):
 
 
 @eqx.filter_jit
-def _fleet_metrics(prepared, condition, task, keys, index, inputs, targets, labels, run_key, gain):
+def _fleet_metrics(prepared, condition, task, keys, index, inputs, targets, labels, run_key, gain, reference):
     def one(key, i):
         outputs, rate = _chip_run(prepared, condition, key, i, inputs, run_key)
         outputs = gain * outputs
-        correct = jnp.sum(task.decide_jax(outputs) == labels)  # exact count; divided in float64 on the host
+        decisions = task.decide_jax(outputs)
+        correct = jnp.sum(decisions == labels)  # exact count; divided in float64 on the host
         mse = jnp.mean((outputs - targets) ** 2)
         extra = task.extra_metrics_jax(outputs, labels) if hasattr(task, "extra_metrics_jax") else {}
+        if reference is not None:
+            extra["agreement"] = jnp.sum(decisions == reference)
         return {"accuracy": correct, "mse": mse, "rate_hz": rate, **extra}
 
     return jax.lax.map(lambda kc: jax.vmap(one)(*kc), (keys, index))
@@ -104,17 +109,26 @@ def _check(task, batch, condition, run_key):
 
 
 def evaluate_fleet(design, task, batch, chip_keys, condition: Condition = Condition(), *, run_key=None,
-                   chunk: int = 16, gain: float = 1.0) -> FleetResult:
-    """Per-chip ``accuracy``, ``mse`` and ``rate_hz`` of ``design`` on ``batch`` for every chip key."""
+                   chunk: int = 16, gain: float = 1.0, reference_labels=None) -> FleetResult:
+    """Per-chip ``accuracy``, ``mse`` and ``rate_hz`` of ``design`` on ``batch`` for every chip key
+    (plus ``agreement`` with ``reference_labels [trials]`` when given)."""
     _check(task, batch, condition, run_key)
+    if reference_labels is not None:
+        reference_labels = jnp.asarray(reference_labels)
+        expect(reference_labels.shape == (batch.inputs.shape[0],), "reference_labels",
+               f"one label per trial, shape ({batch.inputs.shape[0]},)", reference_labels.shape)
     keys, index, n = _chunked(jnp.asarray(chip_keys), chunk)
     prepared = prepare(design, condition)
     run_key = jax.random.PRNGKey(0) if run_key is None else run_key  # unused when the condition has no noise
     out = _fleet_metrics(prepared, condition, task, keys, index, jnp.asarray(batch.inputs),
-                         jnp.asarray(batch.targets), jnp.asarray(batch.labels), run_key, jnp.float32(gain))
+                         jnp.asarray(batch.targets), jnp.asarray(batch.labels), run_key, jnp.float32(gain),
+                         reference_labels)
     metrics = {name: np.asarray(value).reshape(-1)[:n].astype(np.float64) for name, value in out.items()}
     metrics["accuracy"] = metrics["accuracy"] / batch.inputs.shape[0]
     directions = {**METRICS, **dict(getattr(task, "extra_metric_directions", ()))}
+    if reference_labels is not None:
+        metrics["agreement"] = metrics["agreement"] / batch.inputs.shape[0]
+        directions["agreement"] = True
     return FleetResult(condition=condition, metrics=metrics, gain=float(gain), directions=directions,
                        info={"chips": n, "trials": int(batch.inputs.shape[0]), "chunk": int(keys.shape[1])})
 

@@ -24,7 +24,8 @@ independent of each other, and a profile at level 2σ moves the *same* chip twic
 Built-in profiles (``spikefleet profiles`` lists them):
 
 * ``uniform`` (level σ): the Network ADS protocol — per-neuron ``tau_mem``, ``tau_syn``
-  (slow) and ``threshold``; per-element ``w_in``, ``w_rec`` (Ω^s) and ``w_out``, all at σ.
+  (slow) and ``threshold``; per-element ``w_in``, ``w_rec`` (Ω^s), ``w_out`` and a composite
+  design's on-chip feedback weights ``w_feedback`` (FORCE's ``E``), all at σ.
   Not perturbed: fast weights ``w_fast`` (Ω^f), their time constant ``tau_syn_fast`` (τ_f)
   and the readout filter ``tau_out`` (τ_r).
 * ``dynapse1-measured`` (scaled by ``level``, default 1): coefficients of variation measured
@@ -67,7 +68,7 @@ from ..network_dynapse2 import DynapSE2Network
 from ..neurons.dynapse2 import FROZEN_MISMATCH_PARAMETERS
 
 __all__ = ["MismatchProfile", "PARAMETERS", "builtin_profile", "load_profile", "get_profile", "apply_mismatch",
-           "BUILTIN_PROFILES", "parameters_of", "mismatch_targets", "perturb_relative"]
+           "BUILTIN_PROFILES", "parameters_of", "mismatch_targets", "perturb_relative", "outer_weights", "OUTER_WEIGHT_NAMES"]
 
 POSITIVE_RULES = ("fold", "lognormal")
 
@@ -138,7 +139,7 @@ class MismatchProfile:
         sigmas = tuple(sorted((str(k), float(v)) for k, v in dict(self.sigmas).items()))
         object.__setattr__(self, "sigmas", sigmas)
         expect(self.positive_rule in POSITIVE_RULES, "positive_rule", f"one of {POSITIVE_RULES}", self.positive_rule)
-        known = set().union(*(p.keys() for p in PARAMETERS.values()))
+        known = set().union(*(p.keys() for p in PARAMETERS.values())) | set(OUTER_WEIGHT_NAMES)
         for name, sigma in sigmas:
             expect(name in known, f"profile {self.name!r}: parameter", f"one of {sorted(known)}", name)
             expect(0.0 <= sigma < 10.0, f"profile {self.name!r}: sigma of {name}", "a number in [0, 10)", sigma)
@@ -153,7 +154,9 @@ class MismatchProfile:
                                self.positive_rule, self.description)
 
 
-_UNIFORM_PARAMS = ("w_in", "w_rec", "w_out", "tau_mem", "tau_syn", "threshold", "tau")
+#: names of on-chip weights that composite designs keep outside their core (see :func:`outer_weights`)
+OUTER_WEIGHT_NAMES = ("w_feedback",)
+_UNIFORM_PARAMS = ("w_in", "w_rec", "w_out", "w_feedback", "tau_mem", "tau_syn", "threshold", "tau")
 _DYNAPSE1 = {"tau_mem": 0.12, "tau_syn": 0.12, "tau_syn_fast": 0.12, "w_in": 0.175, "w_rec": 0.175,
              "w_fast": 0.31, "threshold": 0.10}
 
@@ -238,7 +241,8 @@ def apply_mismatch(model, profile: MismatchProfile | None, key: jax.Array):
     if profile is None:
         return model
     if core_of(model) is not model:
-        return map_core(model, lambda core: apply_mismatch(core, profile, key))
+        out = map_core(model, lambda core: apply_mismatch(core, profile, key))
+        return _perturb_outer(out, profile, key)
     table = parameters_of(model)
     sigmas = dict(profile.sigmas)
     getters, values = [], []
@@ -261,6 +265,31 @@ def apply_mismatch(model, profile: MismatchProfile | None, key: jax.Array):
     if not getters:
         return model
     return _replace_all(model, getters, values)
+
+
+def outer_weights(model) -> dict:
+    """On-chip weight matrices a composite design keeps outside its core (``{name: getter}``).
+
+    A composite class declares them in ``CHIP_WEIGHTS`` (e.g. FORCE's feedback encoders ``E``:
+    ``{"w_feedback": lambda m: m.e}``); they are perturbed like weights (``w (1 + σ ξ)``) with the
+    profile's sigma of that name and quantised like the core's matrices.
+    """
+    return dict(getattr(type(model), "CHIP_WEIGHTS", {}))
+
+
+def _perturb_outer(model, profile: MismatchProfile, key):
+    sigmas = dict(profile.sigmas)
+    getters, values = [], []
+    for name, get in outer_weights(model).items():
+        sigma = sigmas.get(name, 0.0)
+        if sigma:
+            value = get(model)
+            xi = jax.random.normal(jax.random.fold_in(key, _param_id(name)), value.shape, value.dtype)
+            getters.append(get)
+            values.append(value * (1.0 + sigma * xi))
+    if not getters:
+        return model
+    return eqx.tree_at(lambda m: tuple(g(m) for g in getters), model, tuple(values))
 
 
 def mismatch_targets(model, profile: MismatchProfile) -> dict:

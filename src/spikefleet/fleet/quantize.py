@@ -26,6 +26,9 @@ from ..network import core_of, map_core
 __all__ = ["quantize_uniform", "quantize_matrices", "step_size", "GRIDS"]
 
 GRIDS = ("zero", "offset")
+#: on-chip weights that composite designs keep outside their core (``CHIP_WEIGHTS``, e.g. FORCE's E)
+OUTER_WEIGHTS = ("w_feedback",)
+DEFAULT_MATRICES = ("w_in", "w_rec", "w_out", "w_feedback")
 
 
 def _check_bits(bits):
@@ -56,17 +59,27 @@ def quantize_uniform(w: jax.Array, bits: int, *, grid: str = "zero", straight_th
     return q
 
 
-def quantize_matrices(model, bits: int | None, matrices: Sequence[str] = ("w_in", "w_rec", "w_out"), *,
+def quantize_matrices(model, bits: int | None, matrices: Sequence[str] = DEFAULT_MATRICES, *,
                       grid: str = "zero", straight_through: bool = True):
     """Quantise the named weight matrices of ``model`` (attributes; ``None`` ones are skipped)."""
     if bits is None:
         return model
     _check_bits(bits)
     if core_of(model) is not model:
-        return map_core(model, lambda core: quantize_matrices(core, bits, matrices, grid=grid,
-                                                              straight_through=straight_through))
+        outer = dict(getattr(type(model), "CHIP_WEIGHTS", {}))  # on-chip weights outside the core
+        inner = tuple(m for m in matrices if m not in outer)
+        out = map_core(model, lambda core: quantize_matrices(core, bits, inner, grid=grid,
+                                                             straight_through=straight_through))
+        getters = [outer[m] for m in matrices if m in outer]
+        if not getters:
+            return out
+        return eqx.tree_at(lambda m: tuple(g(m) for g in getters), out,
+                           tuple(quantize_uniform(g(out), bits, grid=grid, straight_through=straight_through)
+                                 for g in getters))
     names = []
     for name in matrices:
+        if name in OUTER_WEIGHTS and not hasattr(model, name):
+            continue  # a composite design's outer weight (e.g. FORCE's E); plain networks have none
         expect(hasattr(model, name), "matrices", f"weight attributes of {type(model).__name__}", name)
         if getattr(model, name) is not None:
             names.append(name)

@@ -49,7 +49,12 @@ class Sweep:
     levels: tuple
     profile: str = "uniform"
     dead_select: str = "random"
-    quant_matrices: tuple = ("w_in", "w_rec", "w_out")
+    quant_matrices: tuple = ("w_in", "w_rec", "w_out", "w_feedback")
+    name: str = ""  # how records name this sweep (default: the kind); tells two sweeps of one kind apart
+
+    @property
+    def label(self) -> str:
+        return self.name or self.kind
 
     def __post_init__(self):
         expect(self.kind in SWEEP_KINDS, "sweep", f"one of {SWEEP_KINDS}", self.kind)
@@ -101,13 +106,15 @@ class SweepRecord:
 
 def run_sweeps(designs: dict, task, batch, chip_keys, sweeps: list[Sweep], *, run_key=None, chunk: int = 16,
                gain_refit: bool = False, val_batch=None, val_keys=None, yield_threshold: float = 0.9,
-               ads_compensation: bool = False, progress=None) -> list[SweepRecord]:
+               ads_compensation: bool = False, progress=None, reference_labels=None) -> list[SweepRecord]:
     """Evaluate every design under every sweep level on the same fleet; one record per pair.
 
     ``gain_refit``: fit an output gain per design and level on ``val_batch``/``val_keys``
     (separate trials and chips) before testing (Network ADS protocol; off by default).
     ``ads_compensation``: multiply Ω^s and Ω^f of Network ADS designs by the §14.1 factor of
     each level (off by default; other designs are never scaled).
+    ``reference_labels``: also score every chip's decisions against these labels (``agreement``,
+    e.g. the teacher's decisions).
     """
     from ..train.ads import ADSNetwork
 
@@ -124,10 +131,12 @@ def run_sweeps(designs: dict, task, batch, chip_keys, sweeps: list[Sweep], *, ru
             gain = 1.0
             if gain_refit:
                 gain = fit_gain(design, task, val_batch, val_keys, cond, run_key=key)
-            result = evaluate_fleet(design, task, batch, chip_keys, cond, run_key=key, chunk=chunk, gain=gain)
-            summaries = {m: result.summary(m, threshold=yield_threshold if m == "accuracy" else None).to_dict()
+            result = evaluate_fleet(design, task, batch, chip_keys, cond, run_key=key, chunk=chunk, gain=gain,
+                                    reference_labels=reference_labels)
+            summaries = {m: result.summary(m, threshold=yield_threshold if m in ("accuracy", "agreement")
+                                           else None).to_dict()
                          for m in result.metrics}
-            records.append(SweepRecord(name, sweep.kind, level, cond.describe(), result.metrics, gain, summaries))
+            records.append(SweepRecord(name, sweep.label, level, cond.describe(), result.metrics, gain, summaries))
             if progress is not None:
                 progress(records[-1])
     return records

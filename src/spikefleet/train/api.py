@@ -155,7 +155,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: int = 100, mismatch=None,
-                 profile: str = "uniform", quant_bits=None, quant_matrices=("w_in", "w_rec", "w_out"), noise=None,
+                 profile: str = "uniform", quant_bits=None, quant_matrices=("w_in", "w_rec", "w_out", "w_feedback"), noise=None,
                  dead=None, dead_select: str = "random",
                  gain_refit: bool = False, ads_compensation: bool = False, yield_threshold: float = 0.9,
                  chunk: int = 16, plot=None) -> dict:

@@ -207,6 +207,9 @@ class FORCENetwork(eqx.Module):
     current. Traces: the core's (``spikes, v, r, i_syn``) plus ``z``.
     """
 
+    #: on-chip weights outside the core (perturbed and quantised with the core; spec §14.2, §14.3)
+    CHIP_WEIGHTS = {"w_feedback": lambda m: m.e}
+
     f_hat: jax.Array  # [C, N̂]  teacher input weights F̂
     d_hat: jax.Array  # [N̂, O]  teacher readout D̂
     e: jax.Array  # [N̂, N]  feedback encoders E
