@@ -15,6 +15,17 @@ from spikefleet._version import __version__  # noqa: E402
 from spikefleet.checkpoint import atomic_write_bytes  # noqa: E402
 
 
+def best_time(fn, *args, repeats=5):
+    """Best wall time of ``fn(*args)`` over ``repeats`` runs after one compile/warm-up call."""
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def header(title: str, work: str) -> list[str]:
     return [
         f"# spikefleet benchmark: {title}",

@@ -14,27 +14,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from _report import header, publish
+from _report import best_time, header, publish
 
 from spikefleet.network import SpikingConfig, init_spiking
 from spikefleet.network_dynapse2 import DynapSE2Config, init_dynapse2
 from spikefleet.simulate import simulate_batch
 
 
-def best_time(fn, *args, repeats=5):
-    jax.block_until_ready(fn(*args))  # compile + warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 forward = eqx.filter_jit(lambda m, x: simulate_batch(m, x).outputs)
