@@ -6,6 +6,8 @@
         [--chips N --mismatch 0,0.05,0.1,0.2 --profile NAME --quant-bits 6,4 --noise 0.05 --dead 0.4 --plot PNG]
     spikefleet profiles
     spikefleet run [--out DIR] [--seed S]
+    spikefleet deploy PATH --target dynapse2 --out CONFIG.json [--method M --seed S --calibration TABLE ... --json FILE]
+    spikefleet inspect CONFIG.json [--json FILE]
 
 Bad arguments or files give a one-line ``spikefleet: error: ...`` on stderr and exit code 2.
 """
@@ -132,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--trials", type=_positive_int, default=200)
     p.add_argument("--quiet", action="store_true")
+    from .cli_deploy import add_parsers
+
+    add_parsers(sub)
     return parser
 
 
@@ -304,7 +309,10 @@ def cmd_run(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        commands = {"train": cmd_train, "evaluate": cmd_evaluate, "profiles": cmd_profiles, "run": cmd_run}
+        from .cli_deploy import cmd_deploy, cmd_inspect
+
+        commands = {"train": cmd_train, "evaluate": cmd_evaluate, "profiles": cmd_profiles, "run": cmd_run,
+                    "deploy": cmd_deploy, "inspect": cmd_inspect}
         return commands[args.command](args)
     except SpikefleetError as exc:
         message = str(exc) if str(exc).startswith("spikefleet") else f"spikefleet: error: {exc}"
