@@ -50,6 +50,7 @@ from .constraints import LAYOUT_PARAMETERS, HardwareSpec, raise_if, validate
 from .mapping import Placement, plan
 from .quantize import CoreQuantization, quantize
 from .routing import OutputChannel, Routing, mask_to_bits, route
+from .samna_probe import SamnaUnavailableError, import_samna
 from .samna_alias import (EMPTY_DESTINATION, EMPTY_NEURON, EMPTY_SYNAPSE, Dynapse2Chip, Dynapse2Configuration,
                           Dynapse2Core, Dynapse2Destination, Dynapse2Neuron, Dynapse2Parameter, Dynapse2Synapse,
                           from_json_obj, to_json_obj)
@@ -67,8 +68,6 @@ CORRECTIONS = MappingProxyType({
     "11": "tags strictly 0..2047"})
 
 
-class SamnaUnavailableError(ImportError):
-    """samna (SynSense's device interface) is needed for real hardware objects but is not installed."""
 
 
 def _destination(d) -> Dynapse2Destination:
@@ -337,14 +336,7 @@ def to_samna(config):
     objects are built field by field. Raises :class:`SamnaUnavailableError` when samna is missing.
     Not exercised by the test-suite (no samna/board there).
     """
-    try:
-        import samna  # noqa: PLC0415
-        d2 = samna.dynapse2
-    except ImportError as exc:
-        raise SamnaUnavailableError(
-            "to_samna: expected the 'samna' package (SynSense device interface, needed only for real DYNAP-SE2 "
-            f"hardware), got an import failure ({exc}). Fix: pip install samna — or keep using the samna-free "
-            "HardwareConfig (save() writes its JSON)") from None
+    d2 = import_samna("to_samna").dynapse2  # checks for the real package before importing it
     alias = config.configuration if isinstance(config, HardwareConfig) else config
     expect(type(alias) is Dynapse2Configuration, "config", "a HardwareConfig or Dynapse2Configuration", type(alias))
     out = d2.Dynapse2Configuration()

@@ -127,14 +127,9 @@ def discharge_configuration(config):
 
 
 def _samna():
-    from .config import SamnaUnavailableError
+    from .samna_probe import import_samna
 
-    try:
-        import samna  # noqa: PLC0415
-    except ImportError as exc:
-        raise SamnaUnavailableError(f"DYNAP-SE2 board access needs samna ({exc}); install it with: pip install samna") \
-            from None
-    return samna
+    return import_samna("DYNAP-SE2 board access")
 
 
 def find_boards() -> list:
