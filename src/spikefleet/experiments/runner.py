@@ -1,0 +1,313 @@
+r"""Run an experiment: train its designs, evaluate them on a fleet, resume after any interruption.
+
+:func:`run_experiment` builds the unit graph (:mod:`spikefleet.experiments.units`: train units,
+then eval units that depend on them), skips the units already in the output directory's result
+store (:mod:`spikefleet.experiments.store`), runs the rest on a backend
+(:mod:`spikefleet.experiments.backends`) at most ``workers`` at a time as their dependencies
+finish (seed by seed, longest estimated chain of work first: :func:`~spikefleet.experiments.units.priorities`),
+records each unit the moment it finishes, and at the end prints and returns the summary table.
+
+Resuming: stop a run any way you like (Ctrl-C, ``kill -9``, a power cut) and start the same
+command again: recorded units are never redone or recorded twice, unfinished ones are redone
+from scratch. Because every unit's randomness comes only from the spec's seeds (named seed
+streams) and its inputs are the checkpoints of the units it depends on, the results are
+bit-identical for any backend, worker count and interruption history.
+
+Summary table: one row per design and condition, over the chips of all seeds pooled (``chips =
+seeds × fleet.chips`` values): median accuracy, interquartile range, yield (fraction of chips
+with accuracy ≥ ``fleet.yield_threshold``), 5th percentile, worst chip, median MSE and firing
+rate, and for ads/force designs the median agreement with the teacher's decisions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SpikefleetError
+from .backends import check_backend_args
+from .spec import ExperimentSpec, default_experiment, load_experiment
+from .store import DB_NAME, LOCK_NAME, ResultStore, RunLock, StoreError
+from .units import Unit, build_units, priorities
+
+__all__ = ["run_experiment", "ExperimentResults", "UnitFailed", "summarize_store", "default_out_dir",
+           "add_run_arguments", "run_from_args", "main"]
+
+
+class UnitFailed(SpikefleetError):
+    """A unit raised in its worker; the message names the unit and the error."""
+
+
+@dataclass(frozen=True)
+class ExperimentResults:
+    """What :func:`run_experiment` returns (all units are in ``out_dir/results.sqlite``)."""
+
+    spec: ExperimentSpec
+    out_dir: Path
+    rows: tuple  # summary rows (dicts), one per design and condition
+    table: str
+    units_total: int
+    units_run: int  # units executed by this call
+    units_skipped: int  # units already recorded before this call
+    seconds: float
+
+
+def default_out_dir(spec: ExperimentSpec) -> Path:
+    """``spec.output`` if set, else ``runs/<name>``."""
+    return Path(spec.output) if spec.output else Path("runs") / spec.name
+
+
+def _resolve_spec(spec) -> ExperimentSpec:
+    if spec is None:
+        return default_experiment()
+    if isinstance(spec, ExperimentSpec):
+        return spec
+    return load_experiment(spec)
+
+
+def _payload(spec: ExperimentSpec, store: ResultStore, unit: Unit, spec_dict: dict) -> dict:
+    payload = {"spec": spec_dict, "unit": dataclasses.asdict(unit), "model": None, "teacher": None}
+    if unit.teacher is not None:
+        payload["teacher"] = store.checkpoint_path(unit.teacher, unit.seed).read_bytes()
+    if unit.kind == "eval":
+        payload["model"] = store.checkpoint_path(unit.design, unit.seed).read_bytes()
+    return payload
+
+
+def _record(store: ResultStore, unit: Unit, result: dict) -> str:
+    if unit.kind == "train":
+        store.record_train(unit, result["checkpoint"], result["info"], result["seconds"], result["cpu_seconds"])
+        acc = result["info"].get("test", {}).get("accuracy")
+        shown = f"test accuracy {acc:.3f}" if acc is not None else "trained"
+        return f"{unit.unit_id}: {shown} ({result['seconds']:.0f} s)"
+    store.record_eval(unit, result["metrics"], result["summary"], result["info"], result["seconds"],
+                      result["cpu_seconds"])
+    return f"{unit.unit_id}: median accuracy {np.median(result['metrics']['accuracy']):.3f} ({result['seconds']:.0f} s)"
+
+
+def summarize_store(store: ResultStore, spec: ExperimentSpec) -> list[dict]:
+    """Summary rows from the recorded eval units (chips of all seeds pooled)."""
+    from ..fleet.stats import summarize
+
+    by_key: dict = {}
+    for rec in store.units("eval"):
+        by_key.setdefault((rec["design"], rec["sweep"], rec["level"]), []).append(rec)
+    threshold = spec.fleet.yield_threshold
+    rows = []
+    for design in (d for d in spec.designs() if d.evaluate):
+        for sweep, level in spec.perturbations.levels():
+            recs = sorted(by_key.get((design.name, sweep, float(level)), []), key=lambda r: r["seed"])
+            if not recs:
+                continue
+            pooled = {m: np.concatenate([np.asarray(r["metrics"][m], np.float64) for r in recs])
+                      for m in recs[0]["metrics"]}
+            acc = summarize(pooled["accuracy"], higher_is_better=True, threshold=threshold)
+            row = {"design": design.name, "condition": recs[0]["info"]["condition"], "sweep": sweep,
+                   "level": float(level), "seeds": len(recs), "chips": int(acc.n), "median acc": acc.median,
+                   "IQR": acc.iqr, f"yield>={threshold:g}": acc.yield_, "p5": acc.p5, "worst": acc.worst,
+                   "median MSE": float(np.median(pooled["mse"])), "rate Hz": float(np.median(pooled["rate_hz"])),
+                   "agreement": float(np.median(pooled["agreement"])) if "agreement" in pooled else None}
+            rows.append(row)
+    return rows
+
+
+def _table(rows: list[dict], spec: ExperimentSpec) -> str:
+    from ..fleet.stats import format_table
+
+    if not rows:
+        return "(no evaluated units)"
+    columns = [c for c in rows[0] if c not in ("sweep", "level")]
+    note = (f"{spec.name}: {spec.task}, seeds {list(spec.seeds)}, {spec.fleet.chips} chips x {spec.fleet.trials} "
+            "trials per seed; accuracy over chips (all seeds pooled)")
+    return note + "\n" + format_table(rows, columns)
+
+
+def _write_summary(out_dir: Path, spec: ExperimentSpec, rows: list[dict], table: str) -> None:
+    from ..checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(out_dir / "summary.txt", (table + "\n").encode())
+    data = {"experiment": spec.name, "spec_hash": spec.hash(), "rows": rows}
+    atomic_write_bytes(out_dir / "summary.json", (json.dumps(data, indent=1) + "\n").encode())
+
+
+def _say(message: str, progress: bool) -> None:
+    if progress:
+        from tqdm.auto import tqdm
+
+        tqdm.write(message, file=sys.stderr)
+
+
+def run_experiment(spec=None, out_dir=None, *, backend: str = "local", workers: int = 2, address: str | None = None,
+                   progress: bool = True) -> ExperimentResults:
+    """Run (or resume) ``spec`` in ``out_dir``; returns the summary (see the module docstring).
+
+    ``spec``: an :class:`ExperimentSpec`, a path to an experiment file, or ``None`` for the
+    built-in default. ``out_dir``: default ``spec.output`` or ``runs/<name>``. ``backend``:
+    ``"local"`` (process pool) or ``"ray"`` (``address`` joins an existing cluster).
+    ``progress``: show a progress bar and status lines on stderr and print the table at the end.
+
+    Raises :class:`~spikefleet.experiments.store.StoreError` if ``out_dir`` is a non-empty
+    directory without results, :class:`~spikefleet.experiments.store.LockError` if another live run uses
+    ``out_dir``, :class:`~spikefleet.experiments.store.ExperimentMismatchError` if it holds a
+    different experiment, :class:`UnitFailed` if a unit fails (the units that finished are kept).
+    """
+    start = time.perf_counter()
+    spec = _resolve_spec(spec)
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(spec)
+    check_backend_args(backend, workers, address)
+    if out_dir.is_dir() and not (out_dir / DB_NAME).exists() and any(p.name != LOCK_NAME for p in out_dir.iterdir()):
+        raise StoreError(f"output directory {out_dir} is not empty and holds no experiment results "
+                         f"({DB_NAME}); choose another --out (an empty or new directory, or one of an earlier run "
+                         "of this experiment to resume it)")
+    lock = RunLock(out_dir).acquire()
+    store = None
+    try:
+        if lock.taken_over is not None:
+            _say(f"{out_dir}: taking over the stale lock of PID {lock.taken_over} (no longer running)", progress)
+        store = ResultStore(out_dir, spec)
+        units = build_units(spec)
+        done = store.done_ids()
+        pending = [u for u in units if u.unit_id not in done]
+        skipped = len(units) - len(pending)
+        if skipped:
+            _say(f"{out_dir}: resuming, {skipped} of {len(units)} units already recorded", progress)
+        ran = _run_units(spec, store, pending, done, units_total=len(units), backend=backend, workers=workers,
+                         address=address, progress=progress) if pending else 0
+        rows = summarize_store(store, spec)
+        table = _table(rows, spec)
+        _write_summary(out_dir, spec, rows, table)
+    finally:
+        if store is not None:
+            store.close()
+        lock.release()
+    if progress:
+        print(table)
+        print(f"results in {out_dir} (results.sqlite, checkpoints/, summary.txt, summary.json)", flush=True)
+    return ExperimentResults(spec=spec, out_dir=out_dir, rows=tuple(rows), table=table, units_total=len(units),
+                             units_run=ran, units_skipped=skipped, seconds=time.perf_counter() - start)
+
+
+def _run_units(spec, store, pending, done, *, units_total, backend, workers, address, progress) -> int:
+    from tqdm.auto import tqdm
+
+    from .backends import make_backend
+
+    spec_dict = spec.to_dict()
+    rank = priorities(spec, build_units(spec))
+    seed_order = {seed: i for i, seed in enumerate(spec.seeds)}
+    # per seed in spec order, the longest chain of work first (seed-major also keeps workers from
+    # compiling the same function at the same time for two seeds)
+    pending = sorted(pending, key=lambda u: (seed_order[u.seed], -rank[u.unit_id]))
+    runner = make_backend(backend, workers, address)
+    store.begin_run(runner.name, workers)
+    bar = tqdm(total=units_total, initial=units_total - len(pending), unit="unit", desc=spec.name,
+               disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    remaining, inflight, failures, ran = list(pending), {}, [], 0
+    try:
+        while remaining or inflight:
+            if not failures:
+                for unit in list(remaining):
+                    if len(inflight) >= workers:
+                        break
+                    if all(d in done for d in unit.deps):
+                        inflight[runner.submit(_payload(spec, store, unit, spec_dict))] = unit
+                        remaining.remove(unit)
+            if not inflight:
+                break  # failures stopped submission, or (impossible by construction) unmet dependencies
+            for handle, result in runner.wait(inflight):
+                unit = inflight.pop(handle)
+                if isinstance(result, BaseException):
+                    failures.append((unit, result))
+                    _say(f"unit {unit.unit_id} FAILED: {type(result).__name__}: {result}"
+                         + (f"; finishing the {len(inflight)} unit(s) in progress" if inflight else ""), progress)
+                    continue
+                message = _record(store, unit, result)
+                done.add(unit.unit_id)
+                ran += 1
+                bar.set_postfix_str(unit.unit_id, refresh=False)
+                bar.update(1)
+                if progress:
+                    bar.write(message, file=sys.stderr)
+    except BaseException:  # Ctrl-C (KeyboardInterrupt) or an error in the driver: stop the workers
+        bar.close()
+        runner.close(cancel=True)
+        _say(f"interrupted: {len(done)} of {units_total} units recorded in {store.dir}; run the same command "
+             "again to resume", True)
+        raise
+    bar.close()
+    runner.close(cancel=bool(failures))
+    if failures:
+        unit, exc = failures[0]
+        raise UnitFailed(f"unit {unit.unit_id} failed ({type(exc).__name__}: {exc}); {len(done)} of {units_total} "
+                         f"units are recorded in {store.dir}; fix the cause and run the same command again to "
+                         "resume") from exc
+    if remaining:
+        raise UnitFailed(f"units {[u.unit_id for u in remaining]} could not be scheduled (unmet dependencies)")
+    return ran
+
+
+# ----------------------------------------------------------------------------- command line
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def add_run_arguments(parser) -> None:
+    """The arguments of ``spikefleet run [FILE] [--out DIR] [--backend local|ray] [--workers N]
+    [--address A] [--quiet]`` (for :func:`run_from_args`)."""
+    parser.add_argument("experiment", nargs="?", type=Path,
+                        help="experiment file (TOML); default: the built-in XOR robustness experiment")
+    parser.add_argument("--out", type=Path, help="output directory (default: the file's `output`, else "
+                        "runs/<name>); run the same command again to resume an interrupted run")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="local process pool (default) or Ray (pip install 'spikefleet[ray]')")
+    parser.add_argument("--workers", type=_positive_int, default=2, help="units run at once (default 2)")
+    parser.add_argument("--address", help="--backend ray: address of an existing Ray cluster (default: start "
+                        "a local one)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar; print only the summary table")
+
+
+def run_from_args(args) -> int:
+    """Run the experiment the parsed arguments of :func:`add_run_arguments` describe."""
+    if args.address is not None and args.backend != "ray":
+        raise SpikefleetError("spikefleet run: error: --address applies to --backend ray only")
+    result = run_experiment(args.experiment, args.out, backend=args.backend, workers=args.workers,
+                            address=args.address, progress=not args.quiet)
+    if args.quiet:
+        print(result.table)
+    return 0
+
+
+def main(argv=None) -> int:
+    """``python -m spikefleet.experiments.runner [FILE] [--out DIR] ...`` (same as ``spikefleet run``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m spikefleet.experiments.runner",
+                                     description="Run or resume an experiment file.")
+    add_run_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_from_args(args)
+    except SpikefleetError as exc:
+        print(str(exc) if str(exc).startswith("spikefleet") else f"spikefleet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spikefleet: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

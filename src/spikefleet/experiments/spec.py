@@ -1,0 +1,457 @@
+r"""Experiment files: what to train, on which seeds, and how to evaluate it over a fleet of chips.
+
+An experiment file is TOML (read with :mod:`tomllib`)::
+
+    name = "xor-robustness"          # required; letters, digits, '-', '_', '.'
+    task = "xor"                     # or a table: [task] name = "xor", duration = 0.5 (XorConfig fields)
+    seeds = [0, 1]                   # default [0]; each seed trains every design and draws its own fleet
+    output = "runs/xor-robustness"   # optional; `--out` overrides it; relative to the working directory
+
+    [[methods]]                      # one table per design (at least one)
+    name = "bptt-noise"              # unique design name
+    method = "bptt"                  # teacher | bptt | ads | force | reservoir
+    robust = "noise"                 # bptt: none | noise | adversarial
+    robust_level = 0.2               # bptt: profile level in [0, 1] (uniform: the relative sigma)
+    # robust_profile = "uniform", robust_chips = 4, hidden = 128, steps = 400 (optimiser steps)
+
+    [[methods]]
+    name = "ads"
+    method = "ads"                   # ads/force need a teacher: `teacher = "<design>"` names a design
+    steps = 2000                     # of method "teacher"; without it an implicit design "teacher" is
+    # no_fast = true, n = 320        # trained (default recipe) and not evaluated on the fleet
+
+    [fleet]
+    chips = 100                      # chips per seed (fleet_keys(seed, chips)), default 100
+    trials = 200                     # test trials per chip, default 200
+    chunk = 16                       # chips simulated at once (memory bound), default 16
+    yield_threshold = 0.9            # accuracy a chip needs to count as good, default 0.9
+
+    [perturbations]                  # at least one level in all
+    mismatch = [0.0, 0.05, 0.1, 0.2]
+    profile = "uniform"              # built-in profile name or a .toml/.json profile file
+    quant_bits = [4]                 # 0 = full precision
+    noise = []                       # membrane noise, fraction of the threshold-reset gap
+    dead = []                        # fractions of silenced neurons
+    # quant_matrices = ["w_in", "w_rec", "w_out", "w_feedback"], dead_select = "random"
+
+Every design may set ``evaluate = false`` (train only, e.g. a teacher named by ads/force
+designs). Options per method (anything else is an error): ``teacher``: steps, hidden; ``bptt``: steps,
+hidden, robust, robust_profile, robust_level, robust_chips; ``ads``: steps, n, no_fast, teacher;
+``force``: steps, n, teacher; ``reservoir``: steps, n. ``steps`` means optimiser steps
+(teacher, bptt), trials of one training epoch (ads, force) or training trials (reservoir).
+
+Validation is strict: unknown keys, wrong types and out-of-range values raise
+:class:`ExperimentSpecError` naming the file, the key path, what was expected, what was got and
+how to fix it.
+
+The built-in :data:`DEFAULT_TOML` (``spikefleet run`` without a file): temporal XOR, seed 0,
+designs ``bptt``, ``bptt-noise`` (noise injection, uniform profile, σ = 0.2) and ``ads``
+(Network ADS, after its teacher); one fleet of 100 chips × 200 trials; uniform mismatch
+0/5/10/20 % and 4-bit weights. **ADS trains on 2,000 trials (one epoch), not its default
+10,000** (20 epochs × 500): at about 40 CPU-seconds per 1,000 trials, 10,000 trials alone would
+take two thirds of the 10-minute budget of the default run on 2 cores; 2,000 trials give a test
+accuracy of 0.985 (the teacher: 1.000). Use ``steps = 10000`` (or leave ``steps`` out for the
+full 20-epoch recipe) for the paper's protocol.
+
+Cost of the default (measured, one core per unit): about 1,000-1,300 CPU-seconds in all, of
+which the fleet evaluation of ADS (N = 320; 100 chips × 200 trials × 1,000 steps) at the three
+non-zero mismatch levels is about 200-250 s per level; the runner's schedule with 2 workers
+finishes in about 8.5-11 minutes on 2 otherwise idle cores (22 minutes on a shared machine with
+a load of 4-8).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import ConfigError
+
+__all__ = ["ExperimentSpec", "MethodSpec", "FleetSpec", "PerturbationSpec", "ExperimentSpecError",
+           "load_experiment", "parse_experiment", "parse_experiment_text", "default_experiment", "DEFAULT_TOML",
+           "METHOD_OPTIONS"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME_RULE = "a name of 1-64 letters, digits, '-', '_' or '.' (starting with a letter or digit)"
+
+#: options each method accepts besides ``name`` and ``method``
+METHOD_OPTIONS = {
+    "teacher": ("steps", "hidden"),
+    "bptt": ("steps", "hidden", "robust", "robust_profile", "robust_level", "robust_chips"),
+    "ads": ("steps", "n", "no_fast", "teacher"),
+    "force": ("steps", "n", "teacher"),
+    "reservoir": ("steps", "n"),
+}
+_ROBUST_KINDS = ("none", "noise", "adversarial")
+_DEFAULT_QUANT_MATRICES = ("w_in", "w_rec", "w_out", "w_feedback")
+
+DEFAULT_TOML = """\
+name = "xor-default"
+task = "xor"
+seeds = [0]
+
+[[methods]]
+name = "bptt"
+method = "bptt"
+
+[[methods]]
+name = "bptt-noise"
+method = "bptt"
+robust = "noise"
+robust_profile = "uniform"
+robust_level = 0.2
+
+[[methods]]
+name = "ads"
+method = "ads"
+steps = 2000  # one epoch of 2,000 trials (the recipe's default is 20 x 500 = 10,000)
+
+[fleet]
+chips = 100
+trials = 200
+
+[perturbations]
+mismatch = [0.0, 0.05, 0.1, 0.2]
+profile = "uniform"
+quant_bits = [4]
+"""
+
+
+class ExperimentSpecError(ConfigError):
+    """An experiment file is malformed: the message names file, key, expected, got and a fix."""
+
+
+def _fail(source: str, path: str, expected: str, got: Any, fix: str) -> None:
+    shown = got if isinstance(got, str) and got.startswith("<") else repr(got)
+    raise ExperimentSpecError(f"{source}: {path}: expected {expected}, got {shown}; {fix}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One design: a training method and its options (``None`` = the recipe's default)."""
+
+    name: str
+    method: str
+    steps: Optional[int] = None
+    hidden: Optional[int] = None
+    robust: str = "none"
+    robust_profile: str = "uniform"
+    robust_level: float = 0.2
+    robust_chips: int = 4
+    n: Optional[int] = None
+    no_fast: bool = False
+    teacher: Optional[str] = None
+    evaluate: bool = True  # False: train only (e.g. a teacher), no fleet evaluation
+
+    def to_dict(self) -> dict:
+        d = {"name": self.name, "method": self.method, "evaluate": self.evaluate}
+        for key in METHOD_OPTIONS[self.method]:
+            if getattr(self, key) is not None:  # None = the recipe's default
+                d[key] = getattr(self, key)
+        return d
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    chips: int = 100
+    trials: int = 200
+    chunk: int = 16
+    yield_threshold: float = 0.9
+
+
+@dataclass(frozen=True)
+class PerturbationSpec:
+    mismatch: tuple = ()
+    profile: str = "uniform"
+    quant_bits: tuple = ()
+    quant_matrices: tuple = _DEFAULT_QUANT_MATRICES
+    noise: tuple = ()
+    dead: tuple = ()
+    dead_select: str = "random"
+
+    def levels(self) -> list[tuple[str, float]]:
+        """``[(sweep, level), ...]`` in sweep order mismatch, quant, noise, dead."""
+        return ([("mismatch", v) for v in self.mismatch] + [("quant", float(v)) for v in self.quant_bits]
+                + [("noise", v) for v in self.noise] + [("dead", v) for v in self.dead])
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """A validated experiment (immutable). ``source`` names where it came from (file or ``<default>``)."""
+
+    name: str
+    task: str
+    methods: tuple
+    seeds: tuple = (0,)
+    task_config: tuple = ()  # sorted (field, value) pairs for the task's config dataclass
+    fleet: FleetSpec = field(default_factory=FleetSpec)
+    perturbations: PerturbationSpec = field(default_factory=PerturbationSpec)
+    output: Optional[str] = None
+    source: str = "<memory>"
+
+    def to_dict(self) -> dict:
+        """Canonical JSON-ready form (a valid input to :func:`parse_experiment`)."""
+        task = {"name": self.task, **dict(self.task_config)} if self.task_config else self.task
+        p = dataclasses.asdict(self.perturbations)
+        d = {"name": self.name, "task": task, "seeds": list(self.seeds),
+             "methods": [m.to_dict() for m in self.methods], "fleet": dataclasses.asdict(self.fleet),
+             "perturbations": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()}}
+        if self.output is not None:
+            d["output"] = self.output
+        return d
+
+    def hash(self) -> str:
+        """SHA-256 of the canonical form without ``output``: what the results depend on."""
+        d = self.to_dict()
+        d.pop("output", None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+    def designs(self) -> tuple:
+        """Every design to train, teacher first: the listed methods plus the implicit ``teacher``
+        when an ads/force design names none."""
+        extra = ()
+        if any(m.method in ("ads", "force") and m.teacher is None for m in self.methods):
+            extra = (MethodSpec(name="teacher", method="teacher", evaluate=False),)
+        designs = extra + tuple(self.methods)
+        return tuple(sorted(designs, key=lambda m: m.method != "teacher"))
+
+    def teacher_of(self, design: MethodSpec) -> Optional[str]:
+        if design.method not in ("ads", "force"):
+            return None
+        return design.teacher or "teacher"
+
+    def make_task(self):
+        from ..tasks import get_task
+        from ..tasks.registry import TASKS
+
+        config_cls = _task_config_class(TASKS[self.task])
+        if not self.task_config:
+            return get_task(self.task)
+        return get_task(self.task, config=config_cls(**dict(self.task_config)))
+
+
+def _task_config_class(task_cls):
+    return next(f for f in dataclasses.fields(task_cls) if f.name == "config").default_factory
+
+
+# ------------------------------------------------------------------------------------ parsing
+class _Reader:
+    def __init__(self, source: str):
+        self.source = source
+
+    def table(self, value, path: str, allowed: tuple, required: tuple = ()) -> dict:
+        if not isinstance(value, dict):
+            _fail(self.source, path, "a table", f"<{type(value).__name__}>", f"write it as [{path}]")
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            _fail(self.source, f"{path}.{unknown[0]}" if path else unknown[0], f"one of the keys {list(allowed)}",
+                  f"<unknown key {unknown[0]!r}>", "remove it or fix its spelling")
+        for key in required:
+            if key not in value:
+                _fail(self.source, f"{path}.{key}" if path else key, "a value", "<missing>", f"add `{key} = ...`")
+        return value
+
+    def num(self, value, path, lo=None, hi=None, *, integer=False, what=None):
+        ok = _is_int(value) if integer else _is_num(value)
+        if ok and lo is not None and value < lo:
+            ok = False
+        if ok and hi is not None and value > hi:
+            ok = False
+        if not ok:
+            rng = f" in [{lo}, {hi}]" if hi is not None else (f" >= {lo}" if lo is not None else "")
+            what = what or (f"an integer{rng}" if integer else f"a number{rng}")
+            _fail(self.source, path, what, value, f"set {path} to {what}")
+        return value if integer else float(value)
+
+    def string(self, value, path, choices=None):
+        if not isinstance(value, str) or (choices is not None and value not in choices):
+            exp = f"one of {list(choices)}" if choices is not None else "a string"
+            _fail(self.source, path, exp, value, f"set {path} to {exp}")
+        return value
+
+    def name(self, value, path):
+        if not isinstance(value, str) or not _NAME.match(value):
+            _fail(self.source, path, _NAME_RULE, value, "rename it, e.g. \"bptt-noise\"")
+        return value
+
+    def boolean(self, value, path):
+        if not isinstance(value, bool):
+            _fail(self.source, path, "true or false", value, f"write `{path.split('.')[-1]} = true` or false")
+        return value
+
+    def levels(self, value, path, lo=0.0, hi=None, *, integer=False):
+        if not isinstance(value, list):
+            _fail(self.source, path, "a list of numbers", value, f"write e.g. `{path.split('.')[-1]} = [0.0, 0.1]`")
+        out = tuple(self.num(v, f"{path}[{i}]", lo, hi, integer=integer) for i, v in enumerate(value))
+        if len(set(out)) != len(out):
+            _fail(self.source, path, "distinct levels", value, "remove the repeated level")
+        return out
+
+
+def _method(r: _Reader, value, path: str) -> MethodSpec:
+    from ..fleet.mismatch import get_profile
+
+    r.table(value, path, ("name", "method", "evaluate")
+            + tuple(sorted({o for v in METHOD_OPTIONS.values() for o in v})), ("name", "method"))
+    name = r.name(value["name"], f"{path}.name")
+    method = r.string(value["method"], f"{path}.method", tuple(METHOD_OPTIONS))
+    for key in value:
+        if key not in ("name", "method", "evaluate") and key not in METHOD_OPTIONS[method]:
+            _fail(r.source, f"{path}.{key}", f"an option of method {method!r}: {list(METHOD_OPTIONS[method])}",
+                  f"<{key!r}>", f"remove {key!r} from design {name!r}")
+    kw = {}
+    for key in ("steps", "hidden", "n", "robust_chips"):
+        if key in value:
+            kw[key] = r.num(value[key], f"{path}.{key}", 1, integer=True, what="a positive integer")
+    if "robust" in value:
+        kw["robust"] = r.string(value["robust"], f"{path}.robust", _ROBUST_KINDS)
+    if "robust_level" in value:
+        kw["robust_level"] = r.num(value["robust_level"], f"{path}.robust_level", 0.0, 1.0)
+    if "robust_profile" in value:
+        kw["robust_profile"] = r.string(value["robust_profile"], f"{path}.robust_profile")
+        try:
+            get_profile(kw["robust_profile"], 0.1)
+        except (ConfigError, OSError, ValueError) as exc:
+            _fail(r.source, f"{path}.robust_profile", "a built-in profile name or a .toml/.json profile file",
+                  kw["robust_profile"], f"fix it ({exc})")
+    if "evaluate" in value:
+        kw["evaluate"] = r.boolean(value["evaluate"], f"{path}.evaluate")
+    if "no_fast" in value:
+        kw["no_fast"] = r.boolean(value["no_fast"], f"{path}.no_fast")
+    if "teacher" in value:
+        kw["teacher"] = r.name(value["teacher"], f"{path}.teacher")
+    spec = MethodSpec(name=name, method=method, **kw)
+    if spec.robust == "noise" and 32 % spec.robust_chips:
+        _fail(r.source, f"{path}.robust_chips", "a divisor of the batch size 32", spec.robust_chips,
+              "use 1, 2, 4, 8, 16 or 32")
+    return spec
+
+
+def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
+    """Validate a parsed TOML/JSON mapping; raises :class:`ExperimentSpecError`."""
+    from ..fleet.mismatch import get_profile
+    from ..tasks.registry import TASKS
+
+    r = _Reader(source)
+    r.table(data, "", ("name", "task", "seeds", "methods", "fleet", "perturbations", "output"),
+            ("name", "task", "methods"))
+    name = r.name(data["name"], "name")
+    task_value, task_config = data["task"], ()
+    if isinstance(task_value, dict):
+        if "name" not in task_value:
+            _fail(source, "task.name", f"one of {sorted(TASKS)}", "<missing>", "add `name = \"xor\"` under [task]")
+        task_name = r.string(task_value["name"], "task.name", tuple(TASKS))
+        config_cls = _task_config_class(TASKS[task_name])
+        fields = tuple(f.name for f in dataclasses.fields(config_cls))
+        r.table(task_value, "task", ("name",) + fields, ("name",))
+        task_config = tuple(sorted((k, v) for k, v in task_value.items() if k != "name"))
+        try:
+            config_cls(**dict(task_config))
+        except (ConfigError, TypeError, ValueError) as exc:
+            _fail(source, "task", f"valid {config_cls.__name__} fields", dict(task_config), f"fix the value ({exc})")
+    else:
+        task_name = r.string(task_value, "task", tuple(TASKS))
+    if task_name != "xor":
+        _fail(source, "task", "'xor' (experiment files train the XOR designs; frozen-noise has its own study, "
+              "python -m spikefleet.experiments.frozen_noise)", task_name, "set task = \"xor\"")
+    seeds = data.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds:
+        _fail(source, "seeds", "a non-empty list of non-negative integers", seeds, "write e.g. `seeds = [0, 1]`")
+    seeds = tuple(r.num(s, f"seeds[{i}]", 0, 2**32 - 1, integer=True) for i, s in enumerate(seeds))
+    if len(set(seeds)) != len(seeds):
+        _fail(source, "seeds", "distinct seeds", list(seeds), "remove the repeated seed")
+    methods_value = data["methods"]
+    if not isinstance(methods_value, list) or not methods_value:
+        _fail(source, "methods", "a non-empty array of tables", methods_value,
+              "add a [[methods]] table with name and method per design")
+    methods = tuple(_method(r, m, f"methods[{i}]") for i, m in enumerate(methods_value))
+    names = [m.name for m in methods]
+    for i, m in enumerate(methods):
+        if names.index(m.name) != i:
+            _fail(source, f"methods[{i}].name", "a name not used by another design", m.name, "rename one of them")
+    by_name = {m.name: m for m in methods}
+    for i, m in enumerate(methods):
+        if m.teacher is not None and (m.teacher not in by_name or by_name[m.teacher].method != "teacher"):
+            _fail(source, f"methods[{i}].teacher", "the name of a design with method = \"teacher\"", m.teacher,
+                  "add that design or remove the option (an implicit teacher is trained then)")
+    if "teacher" in by_name and by_name["teacher"].method != "teacher" and any(
+            m.method in ("ads", "force") and m.teacher is None for m in methods):
+        _fail(source, "methods", "no design named 'teacher' unless its method is \"teacher\" (the implicit teacher "
+              "of ads/force is called so)", "teacher", "rename that design or set `teacher = ...` on ads/force")
+    fv = r.table(data.get("fleet", {}), "fleet", ("chips", "trials", "chunk", "yield_threshold"))
+    fleet = FleetSpec(
+        chips=r.num(fv.get("chips", 100), "fleet.chips", 1, integer=True, what="a positive integer"),
+        trials=r.num(fv.get("trials", 200), "fleet.trials", 1, integer=True, what="a positive integer"),
+        chunk=r.num(fv.get("chunk", 16), "fleet.chunk", 1, integer=True, what="a positive integer"),
+        yield_threshold=r.num(fv.get("yield_threshold", 0.9), "fleet.yield_threshold", 0.0, 1.0))
+    pv = r.table(data.get("perturbations", {}), "perturbations",
+                 ("mismatch", "profile", "quant_bits", "quant_matrices", "noise", "dead", "dead_select"))
+    profile = r.string(pv.get("profile", "uniform"), "perturbations.profile")
+    try:
+        get_profile(profile, 0.1)
+    except (ConfigError, OSError, ValueError) as exc:
+        _fail(source, "perturbations.profile", "a built-in profile name or a .toml/.json profile file", profile,
+              f"fix it ({exc}); `spikefleet profiles` lists the built-in ones")
+    qm = pv.get("quant_matrices", list(_DEFAULT_QUANT_MATRICES))
+    allowed_m = ("w_in", "w_rec", "w_out", "w_feedback", "w_fast")
+    if not isinstance(qm, list) or not qm or any(m not in allowed_m for m in qm):
+        _fail(source, "perturbations.quant_matrices", f"a non-empty list drawn from {list(allowed_m)}", qm,
+              "fix the matrix names")
+    pert = PerturbationSpec(
+        mismatch=r.levels(pv.get("mismatch", []), "perturbations.mismatch"),
+        profile=profile,
+        quant_bits=r.levels(pv.get("quant_bits", []), "perturbations.quant_bits", 0, 32, integer=True),
+        quant_matrices=tuple(qm),
+        noise=r.levels(pv.get("noise", []), "perturbations.noise"),
+        dead=r.levels(pv.get("dead", []), "perturbations.dead", 0.0, 1.0),
+        dead_select=r.string(pv.get("dead_select", "random"), "perturbations.dead_select", ("random", "first")))
+    if not any(m.evaluate for m in methods):
+        _fail(source, "methods", "at least one design with evaluate = true", "<none>",
+              "remove `evaluate = false` from a design")
+    if not pert.levels():
+        _fail(source, "perturbations", "at least one level (mismatch, quant_bits, noise or dead)", "<none>",
+              "add e.g. `mismatch = [0.0]` under [perturbations] for the nominal chips")
+    output = data.get("output")
+    if output is not None:
+        output = r.string(output, "output")
+    return ExperimentSpec(name=name, task=task_name, methods=methods, seeds=seeds, task_config=task_config,
+                          fleet=fleet, perturbations=pert, output=output, source=source)
+
+
+def parse_experiment_text(text: str, source: str = "<memory>") -> ExperimentSpec:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ExperimentSpecError(f"{source}: not valid TOML ({exc}); fix the syntax at the position shown") from None
+    return parse_experiment(data, source)
+
+
+def load_experiment(path: str | Path) -> ExperimentSpec:
+    """Read and validate an experiment file."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ExperimentSpecError(f"{path}: no such experiment file; check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExperimentSpecError(f"{path}: cannot read the experiment file ({exc})") from None
+    return parse_experiment_text(text, str(path))
+
+
+def default_experiment() -> ExperimentSpec:
+    """The built-in default experiment (:data:`DEFAULT_TOML`)."""
+    return parse_experiment_text(DEFAULT_TOML, "<default experiment>")
