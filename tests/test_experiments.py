@@ -82,7 +82,7 @@ def test_default_experiment_is_the_documented_one():
     noise = spec.designs()[2]
     assert (noise.robust, noise.robust_profile, noise.robust_level) == ("noise", "uniform", 0.2)
     assert spec.designs()[3].steps == 2000
-    assert (spec.fleet.chips, spec.fleet.trials, spec.seeds) == (100, 200, (0,))
+    assert (spec.fleet.chips, spec.fleet.trials, spec.seeds) == (100, 100, (0,))
     assert spec.perturbations.levels() == [("mismatch", 0.0), ("mismatch", 0.05), ("mismatch", 0.1),
                                            ("mismatch", 0.2), ("quant", 4.0)]
     units = build_units(spec)
@@ -435,3 +435,32 @@ def test_command_line_entry_point(reference, tiny_file, tmp_path, capsys):
     assert main([str(tiny_file), "--out", str(precious), "--quiet"]) == 2  # not an experiment directory
     assert "is not empty and holds no experiment results" in capsys.readouterr().err
     assert sorted(p.name for p in precious.iterdir()) == ["notes.txt"]
+
+
+def test_report_of_an_output_directory(reference, tmp_path, capsys):
+    from spikefleet.cli import main as cli_main
+    from spikefleet.experiments.store import StoreError, read_stored_spec
+
+    out = tmp_path / "copy"
+    shutil.copytree(reference[0], out)
+    assert read_stored_spec(out).hash() == reference[1].spec.hash()
+    with sqlite3.connect(out / "results.sqlite") as conn:  # as if the run had been interrupted
+        conn.execute("DELETE FROM units WHERE unit_id = 'eval/ads/seed0/quant/4.0'")
+    assert cli_main(["report", str(out)]) == 0
+    assert f"report written to {out / 'report.html'}" in capsys.readouterr().out
+    page = (out / "report.html").read_text()
+    for design in ("bptt", "ads"):
+        assert f"<h3>{design}</h3>" in page  # rasters/traces of both evaluated designs
+    assert "Missing units (1 of 9)" in page and "eval/ads/seed0/quant/4.0" in page
+    assert page.count("data:image/png;base64,") >= 6
+    assert "Cost of every unit" in page and "train/teacher/seed0" in page
+    target = tmp_path / "elsewhere.html"
+    target.write_text("keep")
+    assert cli_main(["report", str(out), "--out", str(target)]) == 2
+    assert "already exists" in capsys.readouterr().err and target.read_text() == "keep"
+    assert cli_main(["report", str(out), "--out", str(target), "--overwrite"]) == 0
+    assert target.read_text().startswith("<!DOCTYPE html>")
+    with pytest.raises(StoreError, match="no experiment results here"):
+        read_stored_spec(tmp_path)
+    assert cli_main(["report", str(tmp_path / "nothing")]) == 2
+    assert "no experiment results here" in capsys.readouterr().err

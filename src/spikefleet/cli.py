@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from . import checkpoint
@@ -129,11 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("profiles", help="list the mismatch profiles and their sigmas")
 
-    p = sub.add_parser("run", help="the main job: train the default XOR designs and evaluate them")
-    p.add_argument("--out", type=Path, help="output directory (default: runs/run-<timestamp>)")
-    p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--trials", type=_positive_int, default=200)
-    p.add_argument("--quiet", action="store_true")
+    p = sub.add_parser("run", help="run (or resume) an experiment file; without one, the built-in default "
+                       "(XOR: BPTT, noise-injected BPTT and Network ADS on 100 chips)")
+    from .experiments.runner import add_run_arguments
+
+    add_run_arguments(p)
+
+    p = sub.add_parser("report", help="write the HTML report of an experiment's output directory")
+    p.add_argument("dir", type=Path, help="output directory of `spikefleet run` (holds results.sqlite)")
+    p.add_argument("--out", type=Path, help="HTML file to write (default: DIR/report.html, refreshed)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     from .cli_deploy import add_parsers
 
     add_parsers(sub)
@@ -295,14 +299,18 @@ def cmd_profiles(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .train import api
+    from .experiments.runner import run_from_args
 
-    out = args.out or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
-    if out.exists() and any(out.iterdir()):
-        raise UsageError(f"output directory {out} is not empty; choose another --out")
-    rows = api.main_job(out, seed=args.seed, trials=args.trials, progress=not args.quiet)
-    print(api.format_table(rows))
-    print(f"results in {out}")
+    return run_from_args(args)
+
+
+def cmd_report(args) -> int:
+    from .experiments.store_report import report_dir
+
+    if args.out is not None:
+        _refuse_overwrite(args.out, args.overwrite)
+    path = report_dir(args.dir, args.out)
+    print(f"report written to {path}")
     return 0
 
 
@@ -312,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         from .cli_deploy import cmd_deploy, cmd_inspect
 
         commands = {"train": cmd_train, "evaluate": cmd_evaluate, "profiles": cmd_profiles, "run": cmd_run,
-                    "deploy": cmd_deploy, "inspect": cmd_inspect}
+                    "report": cmd_report, "deploy": cmd_deploy, "inspect": cmd_inspect}
         return commands[args.command](args)
     except SpikefleetError as exc:
         message = str(exc) if str(exc).startswith("spikefleet") else f"spikefleet: error: {exc}"

@@ -144,13 +144,14 @@ def _say(message: str, progress: bool) -> None:
 
 
 def run_experiment(spec=None, out_dir=None, *, backend: str = "local", workers: int = 2, address: str | None = None,
-                   progress: bool = True) -> ExperimentResults:
+                   progress: bool = True, report: bool = False) -> ExperimentResults:
     """Run (or resume) ``spec`` in ``out_dir``; returns the summary (see the module docstring).
 
     ``spec``: an :class:`ExperimentSpec`, a path to an experiment file, or ``None`` for the
     built-in default. ``out_dir``: default ``spec.output`` or ``runs/<name>``. ``backend``:
     ``"local"`` (process pool) or ``"ray"`` (``address`` joins an existing cluster).
     ``progress``: show a progress bar and status lines on stderr and print the table at the end.
+    ``report``: also write ``out_dir/report.html`` (:func:`~spikefleet.experiments.store_report.report_dir`).
 
     Raises :class:`~spikefleet.experiments.store.StoreError` if ``out_dir`` is a non-empty
     directory without results, :class:`~spikefleet.experiments.store.LockError` if another live run uses
@@ -182,13 +183,21 @@ def run_experiment(spec=None, out_dir=None, *, backend: str = "local", workers: 
         rows = summarize_store(store, spec)
         table = _table(rows, spec)
         _write_summary(out_dir, spec, rows, table)
+        store.close()
+        store = None
+        if report:
+            from .store_report import report_dir
+
+            _say(f"writing {out_dir / 'report.html'}", progress)
+            report_dir(out_dir)
     finally:
         if store is not None:
             store.close()
         lock.release()
     if progress:
         print(table)
-        print(f"results in {out_dir} (results.sqlite, checkpoints/, summary.txt, summary.json)", flush=True)
+        shown = "results.sqlite, checkpoints/, summary.txt, summary.json" + (", report.html" if report else "")
+        print(f"results in {out_dir} ({shown})", flush=True)
     return ExperimentResults(spec=spec, out_dir=out_dir, rows=tuple(rows), table=table, units_total=len(units),
                              units_run=ran, units_skipped=skipped, seconds=time.perf_counter() - start)
 
@@ -278,6 +287,7 @@ def add_run_arguments(parser) -> None:
     parser.add_argument("--address", help="--backend ray: address of an existing Ray cluster (default: start "
                         "a local one)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar; print only the summary table")
+    parser.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
 
 
 def run_from_args(args) -> int:
@@ -285,7 +295,8 @@ def run_from_args(args) -> int:
     if args.address is not None and args.backend != "ray":
         raise SpikefleetError("spikefleet run: error: --address applies to --backend ray only")
     result = run_experiment(args.experiment, args.out, backend=args.backend, workers=args.workers,
-                            address=args.address, progress=not args.quiet)
+                            address=args.address, progress=not args.quiet,
+                            report=not getattr(args, "no_report", False))
     if args.quiet:
         print(result.table)
     return 0

@@ -114,7 +114,7 @@ steps = 2000  # one epoch of 2,000 trials (the recipe's default is 20 x 500 = 10
 
 [fleet]
 chips = 100
-trials = 200
+trials = 100  # per chip: accuracy in steps of 0.01
 
 [perturbations]
 mismatch = [0.0, 0.05, 0.1, 0.2]
@@ -241,11 +241,16 @@ class ExperimentSpec:
         config_cls = _task_config_class(TASKS[self.task])
         if not self.task_config:
             return get_task(self.task)
+        if config_cls is TASKS[self.task]:
+            return get_task(self.task, **dict(self.task_config))
         return get_task(self.task, config=config_cls(**dict(self.task_config)))
 
 
 def _task_config_class(task_cls):
-    return next(f for f in dataclasses.fields(task_cls) if f.name == "config").default_factory
+    """The dataclass a ``[task]`` table's options build: the task's ``config`` field, or, for a task
+    without one (wakephrase), the task class itself."""
+    field_ = next((f for f in dataclasses.fields(task_cls) if f.name == "config"), None)
+    return task_cls if field_ is None else field_.default_factory
 
 
 # ------------------------------------------------------------------------------------ parsing

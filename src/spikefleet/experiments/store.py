@@ -58,7 +58,7 @@ from pathlib import Path
 from .._version import __version__
 from ..errors import SpikefleetError
 
-__all__ = ["ResultStore", "RunLock", "StoreError", "LockError", "ExperimentMismatchError", "SCHEMA_VERSION",
+__all__ = ["ResultStore", "RunLock", "StoreError", "LockError", "ExperimentMismatchError", "read_stored_spec", "SCHEMA_VERSION",
            "DB_NAME", "LOCK_NAME"]
 
 SCHEMA_VERSION = 1
@@ -322,3 +322,27 @@ class ResultStore:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def read_stored_spec(out_dir: str | os.PathLike):
+    """The :class:`~spikefleet.experiments.spec.ExperimentSpec` recorded in ``out_dir``'s database
+    (opened read-only, so this works while a run is writing). Raises :class:`StoreError` if
+    ``out_dir`` holds no result database or an unreadable one."""
+    from .spec import parse_experiment
+
+    path = Path(out_dir) / DB_NAME
+    if not path.is_file():
+        raise StoreError(f"{out_dir}: no experiment results here (expected {DB_NAME}); give the output directory "
+                         "of a `spikefleet run`")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a usable result database ({exc})") from None
+    if meta.get("schema_version") != str(SCHEMA_VERSION) or "spec_json" not in meta:
+        raise StoreError(f"{path}: result schema version {meta.get('schema_version')!r}, this spikefleet reads "
+                         f"version {SCHEMA_VERSION}")
+    return parse_experiment(json.loads(meta["spec_json"]), str(path))

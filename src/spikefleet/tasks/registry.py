@@ -15,8 +15,9 @@ import numpy as np
 
 from ..errors import expect
 from . import frozen_noise, xor
+from .wakephrase import WakePhraseTask
 
-__all__ = ["XorTask", "FrozenNoiseTask", "get_task", "TASKS"]
+__all__ = ["XorTask", "FrozenNoiseTask", "WakePhraseTask", "get_task", "TASKS"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class FrozenNoiseTask:
         return {"margin": frozen_noise.margin_jax(outputs, labels)}
 
 
-TASKS = {"xor": XorTask, "frozen-noise": FrozenNoiseTask}
+TASKS = {"xor": XorTask, "frozen-noise": FrozenNoiseTask, "wakephrase": WakePhraseTask}
 
 
 def get_task(name: str, **options):

@@ -1,0 +1,78 @@
+"""The HTML report of an experiment's output directory (``spikefleet report DIR``).
+
+:func:`report_dir` reads the result store of a (finished or partial) run, pools the recorded
+fleet evaluations of every design over its seeds, loads the checkpoints of the first seed for the
+rasters, traces and weight histograms, and writes ``DIR/report.html`` with
+:func:`~spikefleet.experiments.report.render_report`. The run's summary table and the cost of
+every unit (wall and CPU seconds) are appended as tables. Units still missing are named in
+a note on the page, so a report of an interrupted run says what it lacks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError
+from .store import ResultStore, read_stored_spec
+
+__all__ = ["report_dir", "REPORT_NAME"]
+
+#: file name of the report inside the output directory
+REPORT_NAME = "report.html"
+
+
+def _designs(store: ResultStore, spec, seed: int) -> dict:
+    from .units import _from_bytes
+
+    designs = {}
+    for design in spec.designs():
+        if not design.evaluate:
+            continue
+        try:
+            designs[design.name] = _from_bytes(store.checkpoint_path(design.name, seed).read_bytes())
+        except Exception:  # not trained yet (partial run): the report notes what is missing
+            continue
+    return designs
+
+
+def report_dir(out_dir, out_path=None, *, overwrite: bool = True) -> Path:
+    """Write the report of the experiment in ``out_dir``; returns its path.
+
+    ``out_path`` defaults to ``out_dir/report.html``; an existing file elsewhere is only replaced
+    with ``overwrite=True`` (the default report inside the directory is always refreshed).
+    """
+    from .report import render_report
+    from .runner import _table, summarize_store
+    from .units import build_units
+
+    out_dir = Path(out_dir)
+    spec = read_stored_spec(out_dir)
+    target = Path(out_path) if out_path is not None else out_dir / REPORT_NAME
+    if out_path is not None and target.exists() and not overwrite:
+        raise ConfigError(f"report: {target} already exists; pass overwrite=True (--overwrite) to replace it")
+    store = ResultStore(out_dir, spec)
+    try:
+        records = store.units()
+        rows = [{"design": r["design"], "seed": r["seed"], "sweep": r["sweep"], "level": r["level"],
+                 "condition": r["info"]["condition"], "metrics": r["metrics"]}
+                for r in records if r["kind"] == "eval"]
+        seed = spec.seeds[0]
+        designs = _designs(store, spec, seed)
+        summary = summarize_store(store, spec)
+        done = {r["unit_id"] for r in records}
+    finally:
+        store.close()
+    missing = [u.unit_id for u in build_units(spec) if u.unit_id not in done]
+    cost = [["unit", "wall s", "CPU s"]] + [[r["unit_id"], f"{r['seconds']:.1f}", f"{r['cpu_seconds']:.1f}"]
+                                             for r in records]
+    summary_rows = [{k: ("—" if v is None else v) for k, v in r.items() if k not in ("sweep", "level")}
+                    for r in summary]
+    tables = [("Run summary: " + _table(summary, spec).splitlines()[0], summary_rows or "(no evaluated units)"),
+              ("Cost of every unit", cost)]
+    if missing:
+        tables.insert(0, (f"Missing units ({len(missing)} of {len(missing) + len(done)})",
+                          [["unit"]] + [[m] for m in missing]))
+    title = f"{spec.name}: {spec.task}, seeds {list(spec.seeds)}"
+    return render_report(rows, target, designs=designs, task=spec.make_task(), title=title, tables=tables,
+                         seed=seed)
+
