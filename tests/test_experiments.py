@@ -132,7 +132,7 @@ BAD = [
     (_set("name", KeyError), "name: expected a value, got <missing>"),
     (_set("name", "my experiment"), "name: expected a name"),
     (_set("task", "mnist"), "task: expected one of"),
-    (_set("task", "frozen-noise"), "task: expected 'xor'"),
+    (_set("task", "frozen-noise"), "task: expected one of ['xor', 'wakephrase']"),
     (_set("task.durtion", 1.0), "task.durtion: expected one of the keys"),
     (_set("task.duration", -1.0), "task: expected valid XorConfig fields"),
     (_set("task.name", KeyError), "task.name: expected one of"),

@@ -72,11 +72,12 @@ def _resolve_spec(spec) -> ExperimentSpec:
 
 
 def _payload(spec: ExperimentSpec, store: ResultStore, unit: Unit, spec_dict: dict) -> dict:
-    payload = {"spec": spec_dict, "unit": dataclasses.asdict(unit), "model": None, "teacher": None}
+    payload = {"spec": spec_dict, "unit": dataclasses.asdict(unit), "model": None, "teacher": None,
+               "cache_dir": str(store.dir / "cache")}
     if unit.teacher is not None:
-        payload["teacher"] = store.checkpoint_path(unit.teacher, unit.seed).read_bytes()
+        payload["teacher"] = store.checkpoint_path(unit.teacher, spec.train_seed(unit.teacher, unit.seed)).read_bytes()
     if unit.kind == "eval":
-        payload["model"] = store.checkpoint_path(unit.design, unit.seed).read_bytes()
+        payload["model"] = store.checkpoint_path(unit.design, spec.train_seed(unit.design, unit.seed)).read_bytes()
     return payload
 
 

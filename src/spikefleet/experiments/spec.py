@@ -82,12 +82,14 @@ _NAME_RULE = "a name of 1-64 letters, digits, '-', '_' or '.' (starting with a l
 
 #: options each method accepts besides ``name`` and ``method``
 METHOD_OPTIONS = {
-    "teacher": ("steps", "hidden"),
-    "bptt": ("steps", "hidden", "robust", "robust_profile", "robust_level", "robust_chips"),
-    "ads": ("steps", "n", "no_fast", "teacher"),
-    "force": ("steps", "n", "teacher"),
-    "reservoir": ("steps", "n"),
+    "teacher": ("steps", "hidden", "train_seed"),
+    "bptt": ("steps", "hidden", "robust", "robust_profile", "robust_level", "robust_chips", "train_seed"),
+    "ads": ("steps", "epochs", "n", "no_fast", "teacher", "train_seed"),
+    "force": ("steps", "epochs", "n", "teacher", "train_seed"),
+    "reservoir": ("steps", "n", "train_seed"),
 }
+#: tasks experiment files can run (frozen-noise has its own study: python -m spikefleet.experiments.frozen_noise)
+EXPERIMENT_TASKS = ("xor", "wakephrase")
 _ROBUST_KINDS = ("none", "noise", "adversarial")
 _DEFAULT_QUANT_MATRICES = ("w_in", "w_rec", "w_out", "w_feedback")
 
@@ -156,6 +158,8 @@ class MethodSpec:
     no_fast: bool = False
     teacher: Optional[str] = None
     evaluate: bool = True  # False: train only (e.g. a teacher), no fleet evaluation
+    epochs: Optional[int] = None  # ads/force: passes of `steps` fresh trials
+    train_seed: Optional[int] = None  # train once from this seed and use it for every experiment seed
 
     def to_dict(self) -> dict:
         d = {"name": self.name, "method": self.method, "evaluate": self.evaluate}
@@ -167,6 +171,8 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class FleetSpec:
+    """The ``[fleet]`` table: chips per seed, test trials per chip, chips simulated at once, yield threshold."""
+
     chips: int = 100
     trials: int = 200
     chunk: int = 16
@@ -175,6 +181,8 @@ class FleetSpec:
 
 @dataclass(frozen=True)
 class PerturbationSpec:
+    """The ``[perturbations]`` table: the levels of each sweep (mismatch, quant, noise, dead) and their options."""
+
     mismatch: tuple = ()
     profile: str = "uniform"
     quant_bits: tuple = ()
@@ -224,10 +232,17 @@ class ExperimentSpec:
         """Every design to train, teacher first: the listed methods plus the implicit ``teacher``
         when an ads/force design names none."""
         extra = ()
-        if any(m.method in ("ads", "force") and m.teacher is None for m in self.methods):
+        named = any(m.name == "teacher" for m in self.methods)  # an explicit design called "teacher" is it
+        if not named and any(m.method in ("ads", "force") and m.teacher is None for m in self.methods):
             extra = (MethodSpec(name="teacher", method="teacher", evaluate=False),)
         designs = extra + tuple(self.methods)
         return tuple(sorted(designs, key=lambda m: m.method != "teacher"))
+
+    def train_seed(self, design_name: str, seed: int) -> int:
+        """The seed whose training unit provides design ``design_name`` to experiment seed ``seed``
+        (its ``train_seed`` if set, else ``seed`` itself)."""
+        design = next(d for d in self.designs() if d.name == design_name)
+        return seed if design.train_seed is None else design.train_seed
 
     def teacher_of(self, design: MethodSpec) -> Optional[str]:
         if design.method not in ("ads", "force"):
@@ -319,9 +334,12 @@ def _method(r: _Reader, value, path: str) -> MethodSpec:
             _fail(r.source, f"{path}.{key}", f"an option of method {method!r}: {list(METHOD_OPTIONS[method])}",
                   f"<{key!r}>", f"remove {key!r} from design {name!r}")
     kw = {}
-    for key in ("steps", "hidden", "n", "robust_chips"):
+    for key in ("steps", "hidden", "n", "robust_chips", "epochs"):
         if key in value:
             kw[key] = r.num(value[key], f"{path}.{key}", 1, integer=True, what="a positive integer")
+    if "train_seed" in value:
+        kw["train_seed"] = r.num(value["train_seed"], f"{path}.train_seed", 0, 2**32 - 1, integer=True,
+                                 what="a non-negative integer")
     if "robust" in value:
         kw["robust"] = r.string(value["robust"], f"{path}.robust", _ROBUST_KINDS)
     if "robust_level" in value:
@@ -361,7 +379,8 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
             _fail(source, "task.name", f"one of {sorted(TASKS)}", "<missing>", "add `name = \"xor\"` under [task]")
         task_name = r.string(task_value["name"], "task.name", tuple(TASKS))
         config_cls = _task_config_class(TASKS[task_name])
-        fields = tuple(f.name for f in dataclasses.fields(config_cls))
+        fields = getattr(TASKS[task_name], "experiment_options", None) or tuple(
+            f.name for f in dataclasses.fields(config_cls))
         r.table(task_value, "task", ("name",) + fields, ("name",))
         task_config = tuple(sorted((k, v) for k, v in task_value.items() if k != "name"))
         try:
@@ -370,9 +389,9 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
             _fail(source, "task", f"valid {config_cls.__name__} fields", dict(task_config), f"fix the value ({exc})")
     else:
         task_name = r.string(task_value, "task", tuple(TASKS))
-    if task_name != "xor":
-        _fail(source, "task", "'xor' (experiment files train the XOR designs; frozen-noise has its own study, "
-              "python -m spikefleet.experiments.frozen_noise)", task_name, "set task = \"xor\"")
+    if task_name not in EXPERIMENT_TASKS:
+        _fail(source, "task", f"one of {list(EXPERIMENT_TASKS)} (frozen-noise has its own study, "
+              "python -m spikefleet.experiments.frozen_noise)", task_name, "set task = \"xor\" or \"wakephrase\"")
     seeds = data.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds:
         _fail(source, "seeds", "a non-empty list of non-negative integers", seeds, "write e.g. `seeds = [0, 1]`")

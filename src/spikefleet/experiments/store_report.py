@@ -21,18 +21,22 @@ __all__ = ["report_dir", "REPORT_NAME"]
 REPORT_NAME = "report.html"
 
 
-def _designs(store: ResultStore, spec, seed: int) -> dict:
+def _designs(store: ResultStore, spec, seed: int) -> tuple[dict, list]:
     from .units import _from_bytes
 
-    designs = {}
+    designs, problems = {}, []
+    done = {r["unit_id"] for r in store.units("train")}
     for design in spec.designs():
         if not design.evaluate:
             continue
+        own = spec.train_seed(design.name, seed)
+        if f"train/{design.name}/seed{own}" not in done:
+            continue  # not trained yet (partial run): listed among the missing units
         try:
-            designs[design.name] = _from_bytes(store.checkpoint_path(design.name, seed).read_bytes())
-        except Exception:  # not trained yet (partial run): the report notes what is missing
-            continue
-    return designs
+            designs[design.name] = _from_bytes(store.checkpoint_path(design.name, own).read_bytes())
+        except Exception as exc:  # a broken checkpoint must not lose the rest of the report
+            problems.append([design.name, f"{type(exc).__name__}: {exc}"])
+    return designs, problems
 
 
 def report_dir(out_dir, out_path=None, *, overwrite: bool = True) -> Path:
@@ -57,7 +61,7 @@ def report_dir(out_dir, out_path=None, *, overwrite: bool = True) -> Path:
                  "condition": r["info"]["condition"], "metrics": r["metrics"]}
                 for r in records if r["kind"] == "eval"]
         seed = spec.seeds[0]
-        designs = _designs(store, spec, seed)
+        designs, problems = _designs(store, spec, seed)
         summary = summarize_store(store, spec)
         done = {r["unit_id"] for r in records}
     finally:
@@ -69,6 +73,13 @@ def report_dir(out_dir, out_path=None, *, overwrite: bool = True) -> Path:
                     for r in summary]
     tables = [("Run summary: " + _table(summary, spec).splitlines()[0], summary_rows or "(no evaluated units)"),
               ("Cost of every unit", cost)]
+    if spec.task == "wakephrase" and any(d.method == "ads" for d in spec.designs()):
+        from .claims import claims_markdown
+
+        tables.insert(0, ("Network ADS paper's comparisons (all instances pooled)",
+                          claims_markdown([r for r in records if r["kind"] == "eval"])))
+    if problems:
+        tables.insert(0, ("Checkpoints that could not be loaded", [["design", "error"]] + problems))
     if missing:
         tables.insert(0, (f"Missing units ({len(missing)} of {len(missing) + len(done)})",
                           [["unit"]] + [[m] for m in missing]))

@@ -31,6 +31,8 @@ __all__ = ["Unit", "build_units", "execute", "priorities", "estimated_cost"]
 
 @dataclass(frozen=True)
 class Unit:
+    """One unit of work, ``train/<design>/seed<S>`` or ``eval/<design>/seed<S>/<sweep>/<level>``, with the ids of the units it depends on."""
+
     unit_id: str
     kind: str  # "train" | "eval"
     design: str
@@ -47,18 +49,23 @@ def train_id(design: str, seed: int) -> str:
 
 def build_units(spec) -> list[Unit]:
     """All units in a dependency-respecting order: train units (teachers first), then eval units."""
-    units = []
+    units, trained = [], set()
     for seed in spec.seeds:
         for d in spec.designs():
+            own = spec.train_seed(d.name, seed)
+            if (d.name, own) in trained:
+                continue
+            trained.add((d.name, own))
             teacher = spec.teacher_of(d)
-            deps = (train_id(teacher, seed),) if teacher else ()
-            units.append(Unit(train_id(d.name, seed), "train", d.name, seed, deps=deps, teacher=teacher))
+            deps = (train_id(teacher, spec.train_seed(teacher, own)),) if teacher else ()
+            units.append(Unit(train_id(d.name, own), "train", d.name, own, deps=deps, teacher=teacher))
     for seed in spec.seeds:
         for d in spec.designs():
             if not d.evaluate:
                 continue
             teacher = spec.teacher_of(d)
-            deps = (train_id(d.name, seed),) + ((train_id(teacher, seed),) if teacher else ())
+            deps = (train_id(d.name, spec.train_seed(d.name, seed)),) + (
+                (train_id(teacher, spec.train_seed(teacher, seed)),) if teacher else ())
             for sweep, level in spec.perturbations.levels():
                 units.append(Unit(f"eval/{d.name}/seed{seed}/{sweep}/{float(level)!r}", "eval", d.name, seed, sweep,
                                   float(level), deps, teacher))
@@ -84,8 +91,8 @@ def estimated_cost(spec, unit: Unit) -> float:
         if design.method in ("teacher", "bptt") and design.steps:
             cost *= design.steps / 400
         return cost * (1.7 if design.robust != "none" else 1.0)
-    config = spec.make_task().config
-    steps = config.duration / config.dt
+    task = spec.make_task()
+    steps = 5000 if task.name == "wakephrase" else task.config.duration / task.config.dt
     per_chip = unit.sweep in ("mismatch", "noise", "dead") and unit.level > 0  # chips differ: no shared work
     chips = spec.fleet.chips if per_chip else 1
     weight = 2.0 if design.method == "ads" and not design.no_fast else 1.0
@@ -133,16 +140,47 @@ def _to_bytes(model, info: dict) -> bytes:
         return path.read_bytes()
 
 
-def _from_bytes(data: bytes, kind: str | None = None):
+def _from_bytes(data: bytes, kind: str | None = None, *, with_info: bool = False):
     from .. import checkpoint
 
     with tempfile.TemporaryDirectory(prefix="spikefleet-unit-") as tmp:
         path = Path(tmp) / "model.sfc"
         path.write_bytes(data)
-        return checkpoint.load(path, kind=kind).model
+        loaded = checkpoint.load(path, kind=kind)
+        return (loaded.model, loaded.info) if with_info else loaded.model
 
 
-def _train(spec, design, seed: int, teacher_bytes: bytes | None):
+def _train_wakephrase(spec, task, design, seed: int, teacher_bytes: bytes | None, cache_dir):
+    from ..evaluation import evaluate_model
+    from ..fleet.mismatch import get_profile
+    from ..train import wakephrase as wr
+    from ..train.objectives import Robustness
+
+    val = wr.dataset(task, "validation", task.n_validation, seed, cache_dir)
+    train = None
+    if design.method in ("teacher", "bptt"):
+        train = wr.dataset(task, "train", task.n_train, seed, cache_dir)
+    if design.method == "teacher":
+        kw = {k: v for k, v in (("steps", design.steps), ("hidden", design.hidden)) if v is not None}
+        model, info = wr.train_teacher(task, train, val, seed, **kw)
+        boundary = None
+    else:
+        robustness = None
+        if design.robust != "none":
+            robustness = Robustness(design.robust, get_profile(design.robust_profile, design.robust_level),
+                                    chips=design.robust_chips)
+        teacher = _from_bytes(teacher_bytes, kind="rate") if teacher_bytes is not None else None
+        model, info = wr.train_method(design.method, task, seed, train=train, val=val, teacher=teacher, n=design.n,
+                                      hidden=design.hidden, steps=design.steps, epochs=design.epochs,
+                                      no_fast=design.no_fast, robustness=robustness)
+        boundary = info["boundary"]
+    test = wr.dataset(task, "test", spec.fleet.trials, seed, cache_dir)
+    info["test"] = {"trials": spec.fleet.trials, "rule": "teacher" if boundary is None else "integral",
+                    **evaluate_model(model, wr.decision_task(task, boundary), test)}
+    return model, info
+
+
+def _train(spec, design, seed: int, teacher_bytes: bytes | None, cache_dir=None):
     from ..fleet.mismatch import get_profile
     from ..train.api import test, train_and_test, train_from_teacher
     from ..train.objectives import Robustness
@@ -151,10 +189,13 @@ def _train(spec, design, seed: int, teacher_bytes: bytes | None):
     task = spec.make_task()
     trials = spec.fleet.trials
     start = time.perf_counter()
-    if design.method in ("ads", "force"):
+    if task.name == "wakephrase":
+        model, info = _train_wakephrase(spec, task, design, seed, teacher_bytes, cache_dir)
+        out = TrainOutput(model=model, info=info)
+    elif design.method in ("ads", "force"):
         overrides = {}
         if design.steps is not None:
-            overrides.update(epochs=1, trials_per_epoch=design.steps)
+            overrides.update(epochs=design.epochs or 1, trials_per_epoch=design.steps)
         if design.n is not None:
             overrides["n"] = design.n
         if design.method == "ads":
@@ -180,7 +221,7 @@ def _train(spec, design, seed: int, teacher_bytes: bytes | None):
     return out.model, info
 
 
-def _evaluate(spec, unit: Unit, model_bytes: bytes, teacher_bytes: bytes | None) -> dict:
+def _evaluate(spec, unit: Unit, model_bytes: bytes, teacher_bytes: bytes | None, cache_dir=None) -> dict:
     import jax
 
     from .. import seeds
@@ -191,12 +232,20 @@ def _evaluate(spec, unit: Unit, model_bytes: bytes, teacher_bytes: bytes | None)
 
     task = spec.make_task()
     fleet, p = spec.fleet, spec.perturbations
-    model = _from_bytes(model_bytes)
-    batch = task.generate(fleet.trials, seed_stream(unit.seed, seeds.TEST))
+    model, model_info = _from_bytes(model_bytes, with_info=True)
+    if task.name == "wakephrase":  # fixed test set; each design judged by its own boundary
+        from ..train import wakephrase as wr
+
+        batch = wr.dataset(task, "test", fleet.trials, unit.seed, cache_dir)
+        reference_task = wr.decision_task(task, None)  # the teacher's rule
+        task = wr.decision_task(task, model_info.get("boundary"))
+    else:
+        batch = task.generate(fleet.trials, seed_stream(unit.seed, seeds.TEST))
+        reference_task = task
     reference = None
     if teacher_bytes is not None:
         outputs, _ = run_outputs(_from_bytes(teacher_bytes, kind="rate"), batch.inputs)
-        reference = task.decide(outputs)
+        reference = reference_task.decide(outputs)
     keys = fleet_keys(unit.seed, fleet.chips)
     run_key = jax.random.PRNGKey(seed_stream(unit.seed, seeds.RUN_NOISE))
     sweep = Sweep(unit.sweep, (unit.level,), profile=p.profile, dead_select=p.dead_select,
@@ -222,9 +271,9 @@ def execute(payload: dict) -> dict:
     unit = Unit(**{**payload["unit"], "deps": tuple(payload["unit"]["deps"])})
     if unit.kind == "train":
         design = next(d for d in spec.designs() if d.name == unit.design)
-        model, info = _train(spec, design, unit.seed, payload.get("teacher"))
+        model, info = _train(spec, design, unit.seed, payload.get("teacher"), payload.get("cache_dir"))
         result = {"checkpoint": _to_bytes(model, info), "info": info}
     else:
-        result = _evaluate(spec, unit, payload["model"], payload.get("teacher"))
+        result = _evaluate(spec, unit, payload["model"], payload.get("teacher"), payload.get("cache_dir"))
     result.update(seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu, pid=os.getpid())
     return result

@@ -142,6 +142,7 @@ PRESETS["heysnips-like-v1"] = PRESETS["default"]
 
 
 def preset(name: str) -> WakePhraseConfig:
+    """The :class:`WakePhraseConfig` of preset ``name`` (a key of :data:`PRESETS`)."""
     expect(name in PRESETS, "preset", f"one of {sorted(PRESETS)}", name)
     return PRESETS[name]
 
@@ -211,6 +212,8 @@ def synthesize(n: int, seed: int = 0, split: str = "train", config: WakePhraseCo
 
 
 class WakePhraseBatch(NamedTuple):
+    """Wake-phrase samples: filterbank envelopes, targets, labels and per-sample metadata."""
+
     inputs: np.ndarray  # [n, 5000, 16] float32 filterbank envelopes
     targets: np.ndarray  # [n, 5000, 1] float32
     labels: np.ndarray  # [n] int32
@@ -282,6 +285,7 @@ def decide_teacher(y, threshold: float = TEACHER_THRESHOLD) -> np.ndarray:
 
 
 def decide_teacher_jax(y, threshold: float = TEACHER_THRESHOLD):
+    """:func:`decide_teacher` in JAX (jit/vmap-able): 1 iff ``max_t ŷ(t) > threshold``, int32."""
     import jax.numpy as jnp
 
     return (jnp.max(y[..., 0], axis=-1) > threshold).astype(jnp.int32)
@@ -301,6 +305,8 @@ class WakePhraseTask:
     ``source``: ``"synthetic"`` or a WAV folder path (:mod:`.wav`; ``keyword`` names the wake
     word in the Speech Commands layout). ``split`` selects the split ``generate`` draws from. ``rule``: ``"teacher"``
     (max ŷ > 0.7) or ``"integral"`` with ``boundary`` (fit it with :meth:`with_boundary`).
+    ``n_train`` / ``n_validation``: sizes of the fixed training and validation sets experiment
+    files use (:mod:`spikefleet.train.wakephrase`).
     """
 
     source: str = "synthetic"
@@ -312,8 +318,16 @@ class WakePhraseTask:
     name: str = "wakephrase"
     n_in: int = 16
     n_out: int = 1
+    n_train: int = DEFAULT_SIZES["train"]
+    n_validation: int = DEFAULT_SIZES["validation"]
+    #: the fields an experiment file's [task] table may set (the others are set by the runner)
+    experiment_options = ("source", "preset", "keyword", "n_train", "n_validation")
 
     def __post_init__(self):
+        for f in ("n_train", "n_validation"):
+            v = getattr(self, f)
+            expect(isinstance(v, int) and not isinstance(v, bool) and v >= 2, f"WakePhraseTask.{f}",
+                   "an integer >= 2", v)
         expect(isinstance(self.source, str) and self.source != "", "WakePhraseTask.source",
                "'synthetic' or a WAV folder path", self.source)
         preset(self.preset)

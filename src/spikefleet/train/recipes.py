@@ -33,12 +33,33 @@ from ..seeds import seed_stream
 from .bptt import FitConfig, fit
 from .objectives import Robustness, robust_loss
 
-__all__ = ["METHODS", "TrainOutput", "train", "default_fit_config"]
+__all__ = ["METHODS", "TrainOutput", "train", "default_fit_config", "fixed_batches"]
+
+
+def fixed_batches(data, batch_size: int, steps: int, seed: int):
+    """``batches(step)`` (step = 1, 2, ...) drawing ``batch_size`` samples of the fixed set ``data``
+    (``inputs``, ``targets``) in the order of seeded permutations, one per pass over the set."""
+    import numpy as np
+
+    n = len(data.inputs)
+    expect(n >= batch_size, "train_data", f"at least batch_size = {batch_size} samples", n)
+    passes = (steps * batch_size) // n + 1
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(n) for _ in range(passes)])
+    x, y = jnp.asarray(data.inputs), jnp.asarray(data.targets)
+
+    def batches(step):
+        sel = order[(step - 1) * batch_size: step * batch_size]
+        return x[sel], y[sel]
+
+    return batches
 
 
 
 @dataclass
 class TrainOutput:
+    """A trained design (``model``) and its training metadata (``info``)."""
+
     model: Any
     info: dict
 
@@ -99,6 +120,7 @@ def _bptt_project(model):
     return model
 
 
+#: gradient recipes: method -> model builder, loss, projection, trainable leaves, default size, kind
 METHODS = {
     "teacher": dict(model=_teacher_model, loss=_teacher_loss, project=_teacher_project, trainable=None,
                     hidden=64, kind="rate"),
@@ -109,11 +131,15 @@ METHODS = {
 
 def train(task, method: str, seed: int, *, fit_config: FitConfig | None = None, hidden: int | None = None,
           val_trials: int = 200, robustness: Robustness = Robustness(), progress: bool = True,
-          **fit_overrides) -> TrainOutput:
+          train_data=None, val_batch=None, **fit_overrides) -> TrainOutput:
     """Train a design for ``task`` with ``method`` from ``seed``; returns the model and its info.
 
     ``robustness`` selects a robust objective (:mod:`spikefleet.train.objectives`); its random
     chips/attacks use ``PRNGKey(seed_stream(seed, 4))`` folded with the step.
+    ``train_data``: a fixed training set (a batch with ``inputs``, ``targets``) to draw the
+    mini-batches from (a permutation seeded by ``seed_stream(seed, TRAIN)``, reshuffled every
+    pass) instead of fresh ``task.generate`` trials; ``val_batch``: a fixed validation batch
+    instead of ``val_trials`` fresh ones. For tasks whose samples are costly (wake phrase).
     """
     expect(method in METHODS, "method", f"one of {sorted(METHODS)}", method)
     expect(isinstance(seed, int) and seed >= 0, "seed", "a non-negative integer", seed)
@@ -124,11 +150,14 @@ def train(task, method: str, seed: int, *, fit_config: FitConfig | None = None, 
     if fit_overrides:
         config = replace(config, **fit_overrides)
     model = recipe["model"](task, jax.random.PRNGKey(seed), hidden)
-    val = task.generate(val_trials, seed_stream(seed, VAL_STREAM))
+    val = task.generate(val_trials, seed_stream(seed, VAL_STREAM)) if val_batch is None else val_batch
 
-    def batches(step):
-        b = task.generate(config.batch_size, seed_stream(seed, TRAIN_STREAM, step))
-        return jnp.asarray(b.inputs), jnp.asarray(b.targets)
+    if train_data is None:
+        def batches(step):
+            b = task.generate(config.batch_size, seed_stream(seed, TRAIN_STREAM, step))
+            return jnp.asarray(b.inputs), jnp.asarray(b.targets)
+    else:
+        batches = fixed_batches(train_data, config.batch_size, config.steps, seed_stream(seed, TRAIN_STREAM))
 
     trainable = recipe["trainable"](model) if recipe["trainable"] else None
     if robustness.kind != "none" and recipe["kind"] != "spiking":

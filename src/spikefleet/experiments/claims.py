@@ -1,0 +1,165 @@
+r"""The Network ADS paper's comparisons, checked on an experiment's recorded results.
+
+``python -m spikefleet.experiments.claims DIR`` (also a section of ``spikefleet report DIR``)
+reads the result store of a wake-phrase study (``experiments/network-ads.toml``) and writes
+
+* per sweep, one table of median [IQR] accuracy per design and level, over every chip of every
+  instance (``seeds × fleet.chips`` values per cell; pooled as the paper pools its 10 instances
+  × 10 mismatch draws);
+* the qualitative claims of issue 5 (spec network-ads.md §12.7), each with its numbers, a
+  one-sided Mann–Whitney U test and a verdict ``holds`` / ``does not hold`` / ``not run``:
+
+  1. mismatch 10 % and 20 %: ADS degrades less than FORCE (drop of the median accuracy from
+     nominal smaller; Mann–Whitney U on the per-chip accuracies, ADS > FORCE);
+  2. 4-bit weights: ADS accuracy above FORCE (U test, ADS > FORCE);
+  3. 40 % neuron death: ADS with fast weights keeps a median accuracy at least 0.2 above ADS
+     without them (U test, ads > ads-nofast).
+
+Design names are those of ``experiments/network-ads.toml`` (``ads``, ``ads-nofast``,
+``force``, ``bptt``, ``reservoir``); a claim whose designs or levels are missing is ``not run``.
+The significance level for ``holds`` is ``ALPHA = 0.01`` (the paper's level).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+__all__ = ["ALPHA", "pooled", "level_tables", "check_claims", "claims_markdown", "main"]
+
+ALPHA = 0.01
+
+
+def pooled(records) -> dict:
+    """``{(design, sweep, level): per-chip accuracies of all instances}`` from eval records."""
+    out: dict = {}
+    for r in records:
+        if r["kind"] != "eval":
+            continue
+        key = (r["design"], r["sweep"], float(r["level"]))
+        out.setdefault(key, []).extend(float(x) for x in r["metrics"]["accuracy"])
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _nominal(data, design):
+    return data.get((design, "mismatch", 0.0))
+
+
+def _med_iqr(x) -> str:
+    q25, q50, q75 = np.percentile(x, [25, 50, 75])
+    return f"{q50:.3f} [{q25:.3f}–{q75:.3f}]"
+
+
+def level_tables(data: dict) -> list[tuple[str, list]]:
+    """One ``(title, rows)`` table per sweep: rows = levels, columns = designs, cells median [IQR]."""
+    order = ("ads", "ads-nofast", "force", "bptt", "bptt-noise", "reservoir")
+    designs = sorted(dict.fromkeys(d for d, _, _ in data), key=lambda d: (order.index(d) if d in order else 99, d))
+    tables = []
+    for sweep in dict.fromkeys(s for _, s, _ in data):
+        levels = sorted({lv for _, s, lv in data if s == sweep}, reverse=sweep == "quant")
+        rows = [["level"] + designs]
+        for lv in levels:
+            rows.append([f"{lv:g}"] + [(_med_iqr(data[(d, sweep, lv)]) if (d, sweep, lv) in data else "—")
+                                       for d in designs])
+        tables.append((f"{sweep}: accuracy, median [IQR] over chips × instances", rows))
+    return tables
+
+
+def _test(a, b) -> float:
+    from ..fleet.stats import unpaired_comparison
+
+    if np.ptp(np.concatenate([a, b])) == 0:
+        return 1.0  # identical constant samples: no evidence either way
+    return unpaired_comparison(a, b, alternative="greater").p_value
+
+
+def check_claims(data: dict) -> list[dict]:
+    """The claims of the module docstring: dicts with ``claim``, ``numbers``, ``p``, ``verdict``."""
+    out = []
+
+    def add(claim, numbers, p, ok):
+        verdict = "not run" if ok is None else ("holds" if ok else "does not hold")
+        out.append({"claim": claim, "numbers": numbers, "p": p, "verdict": verdict})
+
+    for level in (0.1, 0.2):
+        claim = f"mismatch {level:.0%}: ADS degrades less than FORCE"
+        keys = [("ads", "mismatch", level), ("force", "mismatch", level)]
+        if not all(k in data for k in keys) or _nominal(data, "ads") is None or _nominal(data, "force") is None:
+            add(claim, "designs or levels missing", None, None)
+            continue
+        a, f = data[keys[0]], data[keys[1]]
+        drop_a = float(np.median(_nominal(data, "ads")) - np.median(a))
+        drop_f = float(np.median(_nominal(data, "force")) - np.median(f))
+        p = _test(a, f)
+        numbers = (f"median accuracy ADS {np.median(a):.3f} (drop {drop_a:+.3f} from nominal), FORCE "
+                   f"{np.median(f):.3f} (drop {drop_f:+.3f}); n = {a.size}/{f.size} chips")
+        add(claim, numbers, p, drop_a < drop_f and p < ALPHA)
+    claim = "4-bit weights: ADS accuracy above FORCE"
+    keys = [("ads", "quant", 4.0), ("force", "quant", 4.0)]
+    if all(k in data for k in keys):
+        a, f = data[keys[0]], data[keys[1]]
+        p = _test(a, f)
+        add(claim, f"median accuracy ADS {np.median(a):.3f}, FORCE {np.median(f):.3f}; n = {a.size}/{f.size}",
+            p, float(np.median(a)) > float(np.median(f)) and p < ALPHA)
+    else:
+        add(claim, "designs or levels missing", None, None)
+    claim = "40 % neuron death: ADS with fast weights ≥ 0.2 above ADS without"
+    keys = [("ads", "dead", 0.4), ("ads-nofast", "dead", 0.4)]
+    if all(k in data for k in keys):
+        a, b = data[keys[0]], data[keys[1]]
+        p = _test(a, b)
+        diff = float(np.median(a) - np.median(b))
+        add(claim, f"median accuracy with Ω^f {np.median(a):.3f}, without {np.median(b):.3f} (difference "
+            f"{diff:+.3f}); n = {a.size}/{b.size}", p, diff >= 0.2 and p < ALPHA)
+    else:
+        add(claim, "designs or levels missing", None, None)
+    return out
+
+
+def claims_markdown(records) -> str:
+    """The tables and the claims as Markdown."""
+    data = pooled(records)
+    parts = []
+    for title, rows in level_tables(data):
+        parts.append(f"### {title}\n")
+        parts.append("| " + " | ".join(rows[0]) + " |")
+        parts.append("|" + "---|" * len(rows[0]))
+        parts += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+        parts.append("")
+    parts.append("### The paper's claims (one-sided Mann–Whitney U, α = 0.01)\n")
+    parts.append("| claim | numbers | p | verdict |")
+    parts.append("|---|---|---|---|")
+    for c in check_claims(data):
+        p = "—" if c["p"] is None else f"{c['p']:.2g}"
+        parts.append(f"| {c['claim']} | {c['numbers']} | {p} | {c['verdict']} |")
+    return "\n".join(parts) + "\n"
+
+
+def main(argv=None) -> int:
+    """``python -m spikefleet.experiments.claims DIR``: print the tables and claims as Markdown."""
+    import argparse
+
+    from ..errors import SpikefleetError
+    from .store import ResultStore, read_stored_spec
+
+    parser = argparse.ArgumentParser(prog="python -m spikefleet.experiments.claims",
+                                     description="Check the Network ADS paper's claims on a study's results.")
+    parser.add_argument("dir", help="output directory of `spikefleet run experiments/network-ads.toml`")
+    args = parser.parse_args(argv)
+    try:
+        spec = read_stored_spec(args.dir)
+        store = ResultStore(args.dir, spec)
+        try:
+            records = store.units("eval")
+        finally:
+            store.close()
+    except SpikefleetError as exc:
+        print(f"spikefleet: error: {exc}", file=sys.stderr)
+        return 2
+    print(claims_markdown(records), end="")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
