@@ -4,7 +4,9 @@
     python3 dev.py run         # the main job on its built-in default
     python3 dev.py test        # the default test suite (fast tests)
     python3 dev.py test-slow   # slow tests (training to acceptance accuracy)
-    python3 dev.py bench       # benchmarks
+    python3 dev.py bench       # benchmark suite vs peers -> benchmarks/RESULTS.md (--quick: smoke run)
+    python3 dev.py bench-env   # (re)create the separate peer environment .bench-venv (Rockpool, snnTorch)
+    python3 dev.py docs        # build the documentation site into site/ (mkdocs build --strict)
     python3 dev.py shell ARGS  # run `spikefleet ARGS` inside the environment
 
 Each command creates (once) a virtual environment in ``.venv`` and installs the
@@ -36,20 +38,67 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
-def ensure_env() -> None:
+def ensure_env(extras: str = "test") -> None:
     if sys.version_info < (3, 11):
         sys.exit(f"dev.py: Python >= 3.11 is required, this is {sys.version.split()[0]}")
     if not PY.exists():
         print("dev.py: creating virtual environment in .venv", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = STAMP if extras == "test" else VENV / f".dev-stamp-{extras.replace(',', '-')}"
     fingerprint = _fingerprint()
-    if STAMP.exists() and STAMP.read_text() == fingerprint:
+    if stamp.exists() and stamp.read_text() == fingerprint:
         return
     print("dev.py: installing spikefleet and its pinned dependencies", flush=True)
     pip = [str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run(pip + ["--upgrade", "pip"], check=True)
-    subprocess.run(pip + ["-c", "constraints.txt", "-e", ".[test]"], check=True, cwd=ROOT)
-    STAMP.write_text(fingerprint)
+    subprocess.run(pip + ["-c", "constraints.txt", "-e", f".[{extras}]"], check=True, cwd=ROOT)
+    stamp.write_text(fingerprint)
+
+
+BENCH_VENV = ROOT / ".bench-venv"
+BENCH_PY = BENCH_VENV / ("Scripts" if os.name == "nt" else "bin") / ("python.exe" if os.name == "nt" else "python")
+#: The peers of the benchmark suite, pinned; never dependencies of spikefleet. Rockpool 3.1.0 runs on
+#: the same jax as spikefleet (checked by the suite's peer worker at start).
+BENCH_PEERS = ["rockpool==3.1.0", "jax==0.10.2", "jaxlib==0.10.2", "numpy==2.4.6", "scipy==1.17.1"]
+BENCH_TORCH = "2.13.0"  # CPU build only; snnTorch is installed without dependencies so torch is never unpinned
+BENCH_SNNTORCH = "snntorch==1.0.0"
+
+
+def ensure_bench_env(force: bool = False) -> bool:
+    """Create ``.bench-venv`` with the pinned peers; returns False (and says why) if it cannot."""
+    stamp = BENCH_VENV / ".bench-stamp"
+    want = "\n".join(BENCH_PEERS + [f"torch=={BENCH_TORCH}+cpu", BENCH_SNNTORCH, sys.version])
+    if not force and stamp.exists() and stamp.read_text() == want:
+        return True
+    print("dev.py: creating the benchmark peer environment in .bench-venv", flush=True)
+    if not BENCH_PY.exists():
+        venv.EnvBuilder(with_pip=True).create(BENCH_VENV)
+    pip = [str(BENCH_PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    if subprocess.run(pip + BENCH_PEERS).returncode != 0:
+        print("dev.py: could not install Rockpool into .bench-venv; the suite runs without peers")
+        return False
+    torch_ok = False
+    attempts = [  # the PyTorch CPU wheel index, then the CPU build's local version from the configured indexes
+        ["--retries", "1", "--timeout", "20", "--index-url", "https://download.pytorch.org/whl/cpu", f"torch=={BENCH_TORCH}"],
+        [f"torch=={BENCH_TORCH}+cpu"],
+    ]
+    for extra in attempts:
+        if subprocess.run(pip + ["--no-deps"] + extra, stderr=subprocess.DEVNULL).returncode == 0:
+            torch_ok = True
+            break
+    if torch_ok:  # torch's own dependencies (torch itself stays the pinned build), then CPU builds only
+        subprocess.run(pip + ["filelock", "typing-extensions", "sympy", "networkx", "jinja2", "fsspec"])
+        probe = subprocess.run([str(BENCH_PY), "-c", "import torch; print(torch.__version__, torch.version.cuda)"],
+                               capture_output=True, text=True)
+        words = probe.stdout.split()
+        torch_ok = probe.returncode == 0 and len(words) == 2 and words[0].startswith(BENCH_TORCH) and words[1] == "None"
+    if not torch_ok:
+        print(f"dev.py: no CPU build of torch {BENCH_TORCH} could be installed (the PyPI Linux wheel is a CUDA "
+              "build and is not used); the suite runs without snnTorch")
+    elif subprocess.run(pip + ["--no-deps", BENCH_SNNTORCH]).returncode != 0:
+        print("dev.py: could not install snnTorch; the suite runs without it")
+    stamp.write_text(want)
+    return True
 
 
 def _run(args: list[str]) -> int:
@@ -65,13 +114,20 @@ def main(argv: list[str]) -> int:
         "run": [str(BIN / "spikefleet"), "run", *rest],
         "test": [str(PY), "-m", "pytest", "-n", "2", "-q", *rest],
         "test-slow": [str(PY), "-m", "pytest", "-m", "slow", "-q", *rest],
-        "bench": [str(PY), "benchmarks/bench_simulate.py", *rest],
+        "bench": [str(PY), "benchmarks/suite.py", *rest],
         "shell": [str(BIN / "spikefleet"), *rest],
+        "docs": [str(PY), "-m", "mkdocs", "build", "--strict", "-d", "site", *rest],
     }
+    if command == "bench-env":
+        return 0 if ensure_bench_env(force=True) else 1
     if command not in commands:
-        print(f"dev.py: unknown command {command!r}; expected one of {', '.join(commands)}")
+        print(f"dev.py: unknown command {command!r}; expected one of {', '.join([*commands, 'bench-env'])}")
         return 2
-    ensure_env()
+    if command == "docs":
+        os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")  # the theme's end-of-life banner is not a build problem
+    ensure_env("test,docs" if command == "docs" else "test")
+    if command == "bench" and "--no-peers" not in rest:
+        ensure_bench_env()
     return _run(commands[command])
 
 

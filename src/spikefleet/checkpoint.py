@@ -15,11 +15,11 @@ crash never leaves a half-written checkpoint and an existing file is replaced on
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,13 +28,13 @@ import jax
 import numpy as np
 
 from ._version import __version__
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError, OutputError, shown
 from .network import RateConfig, RateNetwork, SpikingConfig, SpikingNetwork
 from .network_dynapse2 import DynapSE2Config, DynapSE2Network
 from .train.ads import ADSConfig, ADSNetwork
 from .train.force import FORCEConfig, FORCENetwork
 
-__all__ = ["save", "load", "Checkpoint", "MODEL_KINDS", "atomic_write_bytes", "FORMAT_VERSION"]
+__all__ = ["save", "load", "Checkpoint", "MODEL_KINDS", "atomic_write_bytes", "check_writable", "FORMAT_VERSION"]
 
 FORMAT = "spikefleet-checkpoint"
 FORMAT_VERSION = 1
@@ -50,6 +50,8 @@ MODEL_KINDS: dict[str, tuple[type, type]] = {
 
 
 class Checkpoint(NamedTuple):
+    """What :func:`load` returns: the ``model``, its training ``info`` and the file's ``meta`` (format, versions, kind, config, leaves)."""
+
     model: Any
     info: dict
     meta: dict
@@ -68,31 +70,90 @@ def _leaves(model) -> list[tuple[str, Any]]:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename).
+
+    Either the whole new content is in place or the old file (if any) is untouched, and no
+    temporary file is left behind. An :class:`OSError` (disk full, read-only directory, ...)
+    becomes :class:`~spikefleet.errors.OutputError` naming ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fh.fileno(), 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        tmp = None
+        _fsync_directory(path.parent)
+    except OutputError:
         raise
+    except OSError as exc:
+        raise OutputError(path, exc) from exc
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable (best effort: some file systems cannot fsync a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise :class:`~spikefleet.errors.OutputError` unless a file can be created next to ``path``.
+
+    Called before long computations (training, fleet evaluation) so that an unwritable output
+    location is reported before the work, not after it. Creates missing parent directories.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise OutputError(path, exc) from exc
+
+
+def _non_finite(name: str, value) -> str | None:
+    a = np.asarray(value)
+    if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+        return f"parameter {name} holds {bad} NaN/inf value(s) of {a.size}"
+    return None
 
 
 def save(path: str | os.PathLike, model, info: dict | None = None) -> Path:
-    """Save ``model`` with JSON-serialisable ``info`` to ``path`` atomically; returns the path."""
+    """Save ``model`` with JSON-serialisable ``info`` to ``path`` atomically; returns the path.
+
+    Refuses (:class:`CheckpointError`, nothing written) a model with NaN/inf parameters, e.g. one
+    whose training diverged: the file at ``path`` keeps its last good content.
+    """
     kind = _kind_of(model)
     leaves = _leaves(model)
+    for name, leaf in leaves:
+        problem = _non_finite(name, leaf)
+        if problem:
+            raise CheckpointError(f"checkpoint {path}: not saved: {problem} (diverged training?); "
+                                  "any earlier file there is unchanged")
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -110,38 +171,122 @@ def save(path: str | os.PathLike, model, info: dict | None = None) -> Path:
     return Path(path)
 
 
-def load(path: str | os.PathLike, *, kind: str | None = None) -> Checkpoint:
-    """Load a checkpoint; raises :class:`CheckpointError` naming the problem and the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path}: no such file")
+#: pairs of config sizes that are the shape of a stored matrix in every model kind that has both fields
+#: (w_in, w_rec, w_out; ADS/FORCE f_hat, d_hat, core.w_in, core.w_rec): their products cannot exceed the
+#: number of stored values, which bounds what building the skeleton may allocate
+_SIZE_PAIRS = (("n_in", "n_hidden"), ("n_hidden", "n_hidden"), ("n_hidden", "n_out"), ("n", "n"), ("n_hat", "n"),
+               ("n_in", "n_hat"), ("n_hat", "n_out"))
+
+
+def _read_archive(path: Path) -> tuple[dict, dict]:
+    """``(meta, arrays)`` of the archive at ``path``; CheckpointError for anything unreadable."""
+    def fail(why: str):
+        raise CheckpointError(f"checkpoint {path}: {why}; expected a spikefleet checkpoint (.sfc: a NumPy .npz "
+                              "archive written by `spikefleet train`); re-save or re-train it")
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        fail(f"cannot read the file ({exc.strerror or exc})")
+    if head[:2] != b"PK":
+        fail("not a zip archive (" + ("a plain .npy array" if head == b"\x93NUM" else
+                                      "empty file" if not head else "unknown content") + ")")
     try:
         with np.load(path, allow_pickle=False) as archive:
+            if not hasattr(archive, "files"):
+                fail("not an .npz archive")
             if "__meta__" not in archive.files:
-                raise CheckpointError(f"checkpoint {path}: not a spikefleet checkpoint (no metadata)")
-            meta = json.loads(archive["__meta__"].tobytes().decode())
+                fail("no metadata (__meta__)")
+            raw = archive["__meta__"]
+            if raw.dtype != np.uint8 or raw.ndim != 1:
+                fail(f"metadata of dtype {raw.dtype} and shape {raw.shape}, expected UTF-8 bytes")
+            meta = json.loads(raw.tobytes().decode("utf-8"))
             arrays = {name: archive[name] for name in archive.files if name != "__meta__"}
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, UnicodeDecodeError, KeyError) as exc:
-        raise CheckpointError(f"checkpoint {path}: unreadable or truncated file ({type(exc).__name__}: {exc})") from None
+    except RecursionError:
+        fail("metadata nested too deeply")
+    except MemoryError:
+        fail("an array header declares more data than fits in memory (corrupted file)")
+    except Exception as exc:  # noqa: BLE001 - zipfile/zlib/numpy raise many types for corrupted archives
+        fail(f"unreadable or truncated file ({type(exc).__name__}: {exc})")
+    return meta, arrays
+
+
+def _check_meta(meta, path: Path, kind: str | None) -> tuple[str, dict]:
+    def fail(why: str):
+        raise CheckpointError(f"checkpoint {path}: {why}")
+
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint {path}: not a spikefleet checkpoint")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path}: format version {meta.get('format_version')!r} is not "
-                              f"supported (expected {FORMAT_VERSION}); re-train or convert it")
+        fail("not a spikefleet checkpoint (metadata without format = " + repr(FORMAT) + ")")
+    version = meta.get("format_version")
+    if type(version) is not int or version != FORMAT_VERSION:
+        fail(f"format version {shown(version)} is not supported (expected {FORMAT_VERSION}); re-train or convert it")
     got_kind = meta.get("kind")
-    if got_kind not in MODEL_KINDS:
-        raise CheckpointError(f"checkpoint {path}: unknown model kind {got_kind!r}; expected one of {sorted(MODEL_KINDS)}")
+    if not isinstance(got_kind, str) or got_kind not in MODEL_KINDS:
+        fail(f"unknown model kind {shown(got_kind)}; expected one of {sorted(MODEL_KINDS)}")
     if kind is not None and got_kind != kind:
-        raise CheckpointError(f"checkpoint {path}: expected a {kind!r} model, got {got_kind!r}")
+        fail(f"expected a {kind!r} model, got {got_kind!r}")
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        fail(f"invalid model config (expected an object, got {type(config).__name__})")
+    if not isinstance(meta.get("info", {}), dict):
+        fail(f"invalid metadata 'info' (expected an object, got {type(meta.get('info')).__name__})")
+    leaves = meta.get("leaves")
+    if not isinstance(leaves, list) or not all(isinstance(x, str) for x in leaves):
+        fail("invalid metadata 'leaves' (expected a list of parameter names)")
+    return got_kind, config
+
+
+def _check_sizes(config: dict, arrays: dict, path: Path) -> None:
+    """Refuse configs whose sizes cannot match the stored arrays before building anything that large."""
+    total = sum(int(a.size) for a in arrays.values())
+    for a, b in _SIZE_PAIRS:
+        va, vb = config.get(a), config.get(b)
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in (va, vb)) and va * vb > total:
+            raise CheckpointError(f"checkpoint {path}: invalid model config: a {a} x {b} = {va} x {vb} matrix does "
+                                  f"not fit the {total} stored parameter values")
+
+
+def _check_model(model, path: Path) -> None:
+    """Run the value checks of every module of the loaded model (e.g. positive currents) again."""
+    seen = [model]
+    while seen:
+        node = seen.pop()
+        if isinstance(node, eqx.Module):
+            for klass in type(node).__mro__:
+                check = klass.__dict__.get("__check_init__")
+                if check is not None:
+                    try:
+                        check(node)
+                    except (ConfigError, ValueError) as exc:
+                        raise CheckpointError(f"checkpoint {path}: invalid parameter values ({exc})") from None
+            seen.extend(getattr(node, f.name) for f in dataclasses.fields(node))
+        elif isinstance(node, (list, tuple)):
+            seen.extend(node)
+
+
+def load(path: str | os.PathLike, *, kind: str | None = None) -> Checkpoint:
+    """Load a checkpoint; raises :class:`CheckpointError` naming the problem and the file.
+
+    Checked: the archive (zip, metadata JSON), format and version, model kind (``kind``: the one
+    expected), the config, parameter names, shapes, dtypes, finiteness, and the model's own value
+    checks (e.g. positive DYNAP-SE2 currents).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path}: no such file" + (" (a directory)" if path.is_dir() else ""))
+    meta, arrays = _read_archive(path)
+    got_kind, config = _check_meta(meta, path, kind)
     cls, config_cls = MODEL_KINDS[got_kind]
+    _check_sizes(config, arrays, path)
     try:
-        skeleton = cls.skeleton(config_cls.from_dict(meta["config"]))
-    except (TypeError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"checkpoint {path}: invalid model config ({exc})") from None
+        skeleton = cls.skeleton(config_cls.from_dict(config))
+    except Exception as exc:  # noqa: BLE001 - any failure to build the model from the stored config
+        raise CheckpointError(f"checkpoint {path}: invalid model config ({type(exc).__name__}: {exc})") from None
     names = [name for name, _ in _leaves(skeleton)]
-    if names != meta.get("leaves") or set(names) != set(arrays):
+    if names != meta["leaves"] or set(names) != set(arrays):
         raise CheckpointError(f"checkpoint {path}: parameters {sorted(arrays)} do not match a {got_kind!r} "
                               f"model's {names}")
     values = []
@@ -150,7 +295,12 @@ def load(path: str | os.PathLike, *, kind: str | None = None) -> Checkpoint:
         if value.shape != leaf.shape or value.dtype != leaf.dtype:
             raise CheckpointError(f"checkpoint {path}: parameter {name} has shape {value.shape} {value.dtype}, "
                                   f"expected {leaf.shape} {leaf.dtype}")
+        problem = _non_finite(name, value)
+        if problem:
+            raise CheckpointError(f"checkpoint {path}: {problem}; the file is corrupted or holds a diverged model")
         values.append(jax.numpy.asarray(value))
     params, static = eqx.partition(skeleton, eqx.is_array)
     params = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(params), values)
-    return Checkpoint(model=eqx.combine(params, static), info=meta.get("info", {}), meta=meta)
+    model = eqx.combine(params, static)
+    _check_model(model, path)
+    return Checkpoint(model=model, info=meta.get("info", {}), meta=meta)

@@ -5,11 +5,13 @@
     spikefleet evaluate PATH [PATH ...] --task xor --trials N --seed S [--json FILE]
         [--chips N --mismatch 0,0.05,0.1,0.2 --profile NAME --quant-bits 6,4 --noise 0.05 --dead 0.4 --plot PNG]
     spikefleet profiles
-    spikefleet run [--out DIR] [--seed S]
+    spikefleet run [FILE.toml] [--out DIR] [--backend local|ray] [--workers N] [--address A] [--no-report]
+    spikefleet report DIR [--out FILE] [--overwrite]
     spikefleet deploy PATH --target dynapse2 --out CONFIG.json [--method M --seed S --calibration TABLE ... --json FILE]
     spikefleet inspect CONFIG.json [--json FILE]
 
-Bad arguments or files give a one-line ``spikefleet: error: ...`` on stderr and exit code 2.
+Bad arguments or files give a one-line ``spikefleet: error: ...`` on stderr and exit code 2; an output
+that cannot be written (disk full, read-only directory) gives such a line naming the file and exit code 1.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from pathlib import Path
 
 from . import checkpoint
 from ._version import __version__
-from .errors import SpikefleetError
+from .errors import OutputError, SpikefleetError
 
 EXIT_USAGE = 2
+EXIT_IO = 1  # an output could not be written (disk full, read-only directory, ...)
 
 
 class UsageError(SpikefleetError):
-    pass
+    """Bad command-line usage; :func:`main` prints the message and returns exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,6 +69,7 @@ def _float_list(text: str) -> tuple:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``argparse`` parser of the ``spikefleet`` command and its subcommands."""
     from .fleet.mismatch import BUILTIN_PROFILES
     from .tasks import TASKS
     from .train.objectives import ROBUST_KINDS
@@ -145,8 +149,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _refuse_overwrite(path: Path, overwrite: bool) -> None:
+    """Refuse an existing output file without ``--overwrite``, and an unwritable location (checked
+    before the work, so that hours of training are not lost to a read-only directory at the end)."""
     if path.exists() and not overwrite:
         raise UsageError(f"{path} already exists; choose another path or pass --overwrite")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; give a file path")
+    checkpoint.check_writable(path)
+
+
+def _save_trained(path: Path, model, info: dict) -> None:
+    """Save a freshly trained model; if ``path`` cannot be written (disk full, read-only), save it in the
+    temporary directory instead and say where, so that the training is not lost (exit code 1)."""
+    import os
+    import tempfile
+
+    from .errors import OutputError
+
+    try:
+        checkpoint.save(path, model, info)
+    except OutputError as exc:
+        rescue = Path(tempfile.gettempdir()) / f"spikefleet-rescued-{os.getpid()}-{path.name}"
+        try:
+            checkpoint.save(rescue, model, info)
+        except OutputError:
+            raise exc from None
+        exc.message += f"; the trained model was saved to {rescue} instead: move it to {path}"
+        raise exc from None
 
 
 def _json_safe(value):
@@ -166,6 +195,7 @@ def _write_json(path: Path, data) -> None:
 
 
 def cmd_train(args) -> int:
+    """``spikefleet train``: train a design, test it on fresh trials and save the checkpoint."""
     from .tasks import get_task
     from .train import api
 
@@ -178,6 +208,9 @@ def cmd_train(args) -> int:
     overrides = {"steps": args.steps} if args.steps else {}
     if model == "dynapse2":
         return _train_dynapse2(args, task, overrides)
+    if args.task == "wakephrase":
+        raise UsageError("spikefleet train: error: --task wakephrase designs are trained by an experiment file "
+                         "(a teacher, fixed data sets and decision boundaries): spikefleet run experiments/network-ads.toml")
     if args.task != "xor":
         raise UsageError(f"spikefleet train: error: --task {args.task} needs --model dynapse2")
     profile = get_profile(args.robust_profile or "uniform", 0.2 if args.robust_level is None else args.robust_level)
@@ -203,7 +236,7 @@ def cmd_train(args) -> int:
         extra = {"robustness": robustness} if robustness is not None else {}
         out = api.train_and_test(task, args.method, args.seed, hidden=args.hidden, test_trials=args.test_trials,
                                  progress=not args.quiet, **overrides, **extra)
-    checkpoint.save(args.out, out.model, out.info)
+    _save_trained(args.out, out.model, out.info)
     v, t = out.info["validation"], out.info["test"]
     print(f"{args.task}/{args.method} seed {args.seed}: validation accuracy {v['accuracy']:.3f}, "
           f"test accuracy {t['accuracy']:.3f} ({t['trials']} trials), test MSE {t['loss']:.4f}"
@@ -230,7 +263,7 @@ def _train_dynapse2(args, task, overrides) -> int:
     noise = level / 3.0 if args.robust == "noise" else 0.0
     out = api.train_and_test(task, "bptt", args.seed, model="dynapse2", weight_noise=noise,
                              test_trials=args.test_trials, progress=not args.quiet, **overrides)
-    checkpoint.save(args.out, out.model, out.info)
+    _save_trained(args.out, out.model, out.info)
     t = out.info["test"]
     counts = "; ".join(f"pattern {i}: {c}" for i, c in enumerate(t["counts"]))
     print(f"{args.task}/dynapse2 seed {args.seed} (weight noise {noise:g}): loss {out.info['loss_start']:.4f} -> "
@@ -241,6 +274,7 @@ def _train_dynapse2(args, task, overrides) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    """``spikefleet evaluate``: test metrics of checkpoints, or a fleet report when a perturbation is given."""
     from .tasks import get_task
     from .train import api
 
@@ -285,6 +319,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_profiles(args) -> int:
+    """``spikefleet profiles``: print the built-in mismatch profiles and their sigmas."""
     from .fleet.mismatch import BUILTIN_PROFILES, builtin_profile
 
     for name, description in BUILTIN_PROFILES.items():
@@ -299,12 +334,14 @@ def cmd_profiles(args) -> int:
 
 
 def cmd_run(args) -> int:
+    """``spikefleet run``: run or resume an experiment file (:func:`~spikefleet.experiments.runner.run_from_args`)."""
     from .experiments.runner import run_from_args
 
     return run_from_args(args)
 
 
 def cmd_report(args) -> int:
+    """``spikefleet report``: write the HTML report of an experiment's output directory."""
     from .experiments.store_report import report_dir
 
     if args.out is not None:
@@ -315,6 +352,8 @@ def cmd_report(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``spikefleet`` command; returns the exit code (2 for user errors, 1 when an output
+    cannot be written, 130 on Ctrl-C)."""
     try:
         args = build_parser().parse_args(argv)
         from .cli_deploy import cmd_deploy, cmd_inspect
@@ -322,10 +361,17 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"train": cmd_train, "evaluate": cmd_evaluate, "profiles": cmd_profiles, "run": cmd_run,
                     "report": cmd_report, "deploy": cmd_deploy, "inspect": cmd_inspect}
         return commands[args.command](args)
+    except OutputError as exc:  # a write failed (disk full, read-only, ...): not a usage error
+        print(f"spikefleet: error: {exc}", file=sys.stderr)
+        return EXIT_IO
     except SpikefleetError as exc:
         message = str(exc) if str(exc).startswith("spikefleet") else f"spikefleet: error: {exc}"
         print(message, file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # any other failed file operation: one line naming the file, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"spikefleet: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_IO
     except KeyboardInterrupt:
         print("spikefleet: interrupted", file=sys.stderr)
         return 130

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint
+from .errors import ConfigError
 from .cli import UsageError, _positive_int, _refuse_overwrite, _seed, _write_json
 
 __all__ = ["add_parsers", "cmd_deploy", "cmd_inspect", "summarize", "format_summary", "bias_rows",
@@ -74,6 +75,7 @@ def add_parsers(sub) -> None:
 
 
 def cmd_deploy(args) -> int:
+    """``spikefleet deploy``: deploy a DYNAP-SE2 checkpoint, write the configuration, print its summary."""
     from .hardware.dynapse2.calibration import load_calibration_table
     from .hardware.dynapse2.config import HardwareConfig, deploy
     from .hardware.dynapse2.constraints import HardwareSpec
@@ -103,6 +105,7 @@ def cmd_deploy(args) -> int:
 
 
 def cmd_inspect(args) -> int:
+    """``spikefleet inspect``: validate a configuration file and print its summary and channel maps."""
     from .hardware.dynapse2.calibration import load_calibration_table
     from .hardware.dynapse2.config import HardwareConfig
 
@@ -186,9 +189,14 @@ def summarize(hc, *, tables=(), source: str = "<configuration>", maps: bool = Fa
     from .hardware.dynapse2.reverse import recover
     from .neurons.dynapse2 import WEIGHT_BITS
 
+    from .neurons.dynapse2 import I_SCALE
+
     spec, meta = hc.spec, hc.metadata
     gen_for = _generator_for(tables, spec)
-    d = recover(hc, generator=gen_for(0))
+    try:
+        d = recover(hc, generator=gen_for(0))
+    except ConfigError as exc:
+        raise ConfigError(str(exc) if str(exc).startswith(f"{source}:") else f"{source}: {exc}") from None
     c, n = d.masks_in.shape
     used = sorted({int(g) for g in d.global_core})
     cpc = spec.cores_per_chip
@@ -227,8 +235,8 @@ def summarize(hc, *, tables=(), source: str = "<configuration>", maps: bool = Fa
     out = {
         "source": source, "format_version": meta.get("version"), "spikefleet_version": meta.get("spikefleet_version"),
         "mode": meta.get("mode"), "spec": spec.to_dict(),
-        "network": {"n_in": int(c), "n_neurons": int(n), "recurrent": meta.get("recurrent"),
-                    "i_scale": meta.get("i_scale"), "dt": meta.get("dt")},
+        "network": {"n_in": int(c), "n_neurons": int(n), "recurrent": meta.get("recurrent", True),
+                    "i_scale": meta.get("i_scale", I_SCALE), "dt": meta.get("dt", 1e-3)},
         "cores": {"used": [[g // cpc, g % cpc] for g in used],
                   "per_chip": {str(ch): [g % cpc for g in used if g // cpc == ch] for ch in range(spec.n_chips)},
                   "neurons_per_core": {f"{g // cpc}.{g % cpc}": int((d.global_core == g).sum()) for g in used}},

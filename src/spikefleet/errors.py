@@ -6,7 +6,9 @@ The CLI turns these into a one-line message and exit code 2.
 
 from __future__ import annotations
 
+import errno
 import math
+import reprlib
 
 
 class SpikefleetError(Exception):
@@ -21,10 +23,47 @@ class CheckpointError(SpikefleetError):
     """A checkpoint file is missing, truncated, corrupted or of the wrong kind/version."""
 
 
+class OutputError(SpikefleetError, OSError):
+    """Writing an output file failed (disk full, read-only directory, ...).
+
+    Also an :class:`OSError` (``errno``, ``filename`` as the failed call's), so ``except OSError``
+    still catches it. Writes are atomic, so the earlier content of the file is left intact. The CLI
+    prints it as one line and exits with code 1.
+    """
+
+    def __init__(self, path, cause: OSError, action: str = "write"):
+        reason = cause.strerror or str(cause) or type(cause).__name__
+        super().__init__(cause.errno, reason, str(path))
+        hint = {errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some space within your quota",
+                errno.EACCES: "choose a writable location or fix the permissions",
+                errno.EPERM: "choose a writable location or fix the permissions",
+                errno.EROFS: "choose a location on a writable file system"}.get(cause.errno, "choose another location")
+        self.message = (f"cannot {action} {path}: {reason}; any earlier version of the file is unchanged "
+                        f"(writes are atomic); {hint}")
+
+    def __str__(self) -> str:
+        return self.message
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 6, 200, 200
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = _REPR.maxdeque = 24
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for error messages: at most 6 levels deep, 24 items per container, 200 characters per
+    string (a hostile file's value, e.g. a list nested 900 deep, must not break the error message itself)."""
+    try:
+        return _REPR.repr(value)
+    except (RecursionError, ValueError):  # ValueError: an integer beyond the 4300-digit str() limit
+        return f"<{type(value).__name__}>"
+
+
 def expect(condition: bool, name: str, expected: str, got: object) -> None:
-    """Raise :class:`ConfigError` ``"{name}: expected {expected}, got {got!r}"`` unless ``condition``."""
+    """Raise :class:`ConfigError` ``"{name}: expected {expected}, got {got!r}"`` unless ``condition``
+    (``got`` shortened by :func:`shown`)."""
     if not condition:
-        raise ConfigError(f"{name}: expected {expected}, got {got!r}")
+        raise ConfigError(f"{name}: expected {expected}, got {shown(got)}")
 
 
 def is_finite_number(x) -> bool:

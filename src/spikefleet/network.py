@@ -32,6 +32,7 @@ import numpy as np
 
 from .errors import expect
 from .neurons.lif import LIF, LIFState
+from .neurons.propagation import propagate
 from .neurons.rate import TanhRate
 from .neurons.surrogate import Surrogate, make_surrogate
 
@@ -93,6 +94,8 @@ class SpikingConfig:
 
 
 class SpikingState(NamedTuple):
+    """State of a :class:`SpikingNetwork`: the LIF state, the previous step's spikes and the readout trace."""
+
     neurons: LIFState
     spikes: jax.Array  # [N] spikes of the previous step
     trace: jax.Array  # [N] readout trace r
@@ -140,16 +143,30 @@ class SpikingNetwork(eqx.Module):
         """Index of the next step within the sample (continues across chunked runs)."""
         return state.neurons.t
 
-    def step(self, state: SpikingState, x_t, *, key=None, current=None):
-        """One time step; returns ``(state, y[t], traces)`` with traces ``spikes, v, r, i_syn``."""
+    def project_inputs(self, inputs) -> jax.Array:
+        """The input drive ``c[t] @ W_in`` of all steps at once (``[T, C] -> [T, N]``, one matmul).
+
+        When the network is being differentiated, :func:`~spikefleet.simulate.simulate` calls it
+        before the time loop (the gradient of ``W_in`` is then one matmul too) and passes its rows to
+        ``step(..., projected=True)``; the result is the same as projecting step by step.
+        """
+        return inputs @ self.w_in
+
+    def step(self, state: SpikingState, x_t, *, key=None, current=None, projected: bool = False):
+        """One time step; returns ``(state, y[t], traces)`` with traces ``spikes, v, r, i_syn``.
+
+        ``x_t`` is the input ``c[t]`` (``[C]``), or its projection ``c[t] @ W_in`` (``[N]``) when
+        ``projected``. Recurrent spikes go through :func:`~spikefleet.neurons.propagation.propagate`
+        (event-driven for large, sparsely active populations).
+        """
         cfg = self.config
-        feed = x_t @ self.w_in
-        slow = state.spikes @ self.w_rec
+        feed = x_t if projected else x_t @ self.w_in
+        slow = propagate(state.spikes, self.w_rec)
         if cfg.input_target == "synapse":
             slow = slow + feed
         else:
             current = feed if current is None else feed + current
-        drive = slow[None] if not cfg.fast else jnp.stack([slow, state.spikes @ self.w_fast])
+        drive = slow[None] if not cfg.fast else jnp.stack([slow, propagate(state.spikes, self.w_fast)])
         neurons, spikes = self.neurons.step(state.neurons, drive, current, key)
         alpha = jnp.exp(-cfg.dt / self.tau_out)
         inject = spikes / self.tau_out if cfg.readout_norm == "unit_area" else spikes

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 
 from .errors import expect
 from .neurons.dynapse2 import I_SCALE, SURROGATES, DynapSE2, DynapSE2State
+from .neurons.propagation import propagate
 
 __all__ = ["DynapSE2Config", "DynapSE2Network", "DynapSE2NetState", "init_dynapse2"]
 
@@ -73,6 +74,8 @@ class DynapSE2Config:
 
 
 class DynapSE2NetState(NamedTuple):
+    """State of a :class:`DynapSE2Network`: the neuron state, which carries the previous step's spike counts."""
+
     neurons: DynapSE2State  # carries the previous step's spike counts (``neurons.spikes``)
 
 
@@ -90,6 +93,9 @@ class DynapSE2Network(eqx.Module):
             got = getattr(self, name)
             expect(got.shape == shape, f"DynapSE2Network.{name}", f"shape {shape}", got.shape)
         expect(self.neurons.n == n, "DynapSE2Network.neurons", f"{n} neurons", self.neurons.n)
+        from .neurons.dynapse2_limits import check_dynamics
+
+        check_dynamics(self.neurons, where="DynapSE2Network")  # dt vs. the model's stability limit
 
     @classmethod
     def skeleton(cls, config: DynapSE2Config) -> "DynapSE2Network":
@@ -106,18 +112,32 @@ class DynapSE2Network(eqx.Module):
     def step_index(self, state: DynapSE2NetState) -> jax.Array:
         return state.neurons.t
 
-    def _drive(self, x_t, spikes):
-        w_rec = self.w_rec if self.config.recurrent else jnp.zeros_like(self.w_rec)
+    def project_inputs(self, inputs) -> jax.Array:
+        """The input drive of all steps at once: ``u @ W_in`` (``[T, N]``), or for four dendrites
+        ``[u @ W⁺_in, u @ W⁻_in]`` (``[T, 2, N]``); ``step(..., projected=True)`` takes its rows."""
         if getattr(self.neurons, "n_dendrites", 1) == 1:
-            return x_t @ self.w_in + spikes @ w_rec
-        pos = x_t @ jnp.maximum(self.w_in, 0.0) + spikes @ jnp.maximum(w_rec, 0.0)
-        neg = x_t @ jnp.maximum(-self.w_in, 0.0) + spikes @ jnp.maximum(-w_rec, 0.0)
+            return inputs @ self.w_in
+        return jnp.stack([inputs @ jnp.maximum(self.w_in, 0.0), inputs @ jnp.maximum(-self.w_in, 0.0)], axis=-2)
+
+    def _drive(self, x_t, spikes, projected=False):
+        recurrent = self.config.recurrent
+        if getattr(self.neurons, "n_dendrites", 1) == 1:
+            feed = x_t if projected else x_t @ self.w_in
+            return feed + propagate(spikes, self.w_rec) if recurrent else feed
+        if projected:
+            pos, neg = x_t[0], x_t[1]
+        else:
+            pos, neg = x_t @ jnp.maximum(self.w_in, 0.0), x_t @ jnp.maximum(-self.w_in, 0.0)
+        if recurrent:
+            pos = pos + propagate(spikes, jnp.maximum(self.w_rec, 0.0))
+            neg = neg + propagate(spikes, jnp.maximum(-self.w_rec, 0.0))
         zeros = jnp.zeros_like(pos)
         return jnp.stack([pos, neg, zeros, zeros], axis=-1)
 
-    def step(self, state: DynapSE2NetState, x_t, *, key=None, current=None):
-        """One step; returns ``(state, spike counts [N], traces)``."""
-        drive = self._drive(x_t, state.neurons.spikes)
+    def step(self, state: DynapSE2NetState, x_t, *, key=None, current=None, projected: bool = False):
+        """One step; returns ``(state, spike counts [N], traces)``. ``x_t``: the input ``u[t]``, or
+        its projection (a row of :meth:`project_inputs`) when ``projected``."""
+        drive = self._drive(x_t, state.neurons.spikes, projected)
         neurons, spikes = self.neurons.step(state.neurons, drive, current, key)
         traces = {"spikes": spikes, "imem": neurons.i_mem, "isyn": neurons.i_syn, "vmem": neurons.v_mem}
         return DynapSE2NetState(neurons=neurons), spikes, traces

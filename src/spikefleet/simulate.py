@@ -4,6 +4,11 @@ A network is any module with ``init_state()`` and
 ``step(state, x_t, *, key=None, current=None) -> (state, y_t, traces)``
 (:class:`~spikefleet.network.SpikingNetwork`, :class:`~spikefleet.network.RateNetwork`).
 
+Performance (same results either way): a network may provide ``project_inputs(inputs)``; when it
+is being differentiated its input products then run as one matmul before the time loop and ``step``
+gets the projected rows (``projected=True``). Recurrent spikes go through
+:func:`~spikefleet.neurons.propagation.propagate` (event-driven for large, sparsely active layers).
+
 Time is the leading axis of a sample: ``inputs`` is ``[T, C]``. Randomness (runtime noise)
 comes from ``key``; step ``t`` uses ``fold_in(key, t)``, so results do not depend on how the
 time axis is chunked: ``t`` counts from the step index stored in the initial state when the
@@ -25,6 +30,8 @@ __all__ = ["SimResult", "simulate", "simulate_batch", "trace_names"]
 
 
 class SimResult(NamedTuple):
+    """What :func:`simulate` returns: outputs, recorded traces, the final state and accumulated totals."""
+
     outputs: jax.Array  # [T, O] (or [B, T, O])
     traces: dict  # name -> [T, ...] (or [B, T, ...]) for every recorded name
     final_state: Any
@@ -49,6 +56,8 @@ def simulate(net, inputs, *, key=None, record: Sequence[str] = (), accumulate: S
         key: PRNG key for runtime noise (required if the network has noise).
         record: names of per-step traces to return (e.g. ``("spikes", "v")``); unknown names
             raise ``ValueError`` listing the available ones.
+        accumulate: names of traces to sum over time instead (returned in ``totals``, no ``[T, ...]``
+            array is kept).
         initial_state: start state (default ``net.init_state()``).
         current: optional ``[T, N]`` extra current injected into the neurons.
     """
@@ -60,11 +69,17 @@ def simulate(net, inputs, *, key=None, record: Sequence[str] = (), accumulate: S
     steps = t0 + jnp.arange(inputs.shape[0], dtype=jnp.int32)
     extra = None if current is None else jnp.asarray(current, jnp.float32)
 
+    # Under differentiation the input products go into one matmul before the loop, so that the
+    # gradient of W_in is one matmul after it (accumulated step by step it is a slow transposed
+    # product per step); a forward pass keeps them per step (cheaper than materialising [T, N]).
+    project = getattr(net, "project_inputs", None) if _differentiated(net) else None
+    xs_in, step_kw = (inputs, {}) if project is None else (project(inputs), {"projected": True})
+
     def body(carry, xs):
         net_state, totals = carry
         t, x_t, j_t = xs
         step_key = None if key is None else jax.random.fold_in(key, t)
-        net_state, y, traces = net.step(net_state, x_t, key=step_key, current=j_t)
+        net_state, y, traces = net.step(net_state, x_t, key=step_key, current=j_t, **step_kw)
         for arg, names in (("record", record), ("accumulate", accumulate)):
             missing = [name for name in names if name not in traces]
             if missing:
@@ -80,8 +95,23 @@ def simulate(net, inputs, *, key=None, record: Sequence[str] = (), accumulate: S
             if name not in shapes:
                 raise ValueError(f"accumulate: unknown trace(s) {[name]}; available: {sorted(shapes)}")
             totals0[name] = jnp.zeros(shapes[name].shape, shapes[name].dtype)
-    (final, totals), (outputs, traces) = jax.lax.scan(body, (state, totals0), (steps, inputs, extra))
+    (final, totals), (outputs, traces) = jax.lax.scan(body, (state, totals0), (steps, xs_in, extra))
     return SimResult(outputs=outputs, traces=traces, final_state=final, totals=totals)
+
+
+def _differentiated(tree) -> bool:
+    """Whether any array of ``tree`` is being differentiated (a JVP/linearize tracer, possibly batched).
+
+    A performance heuristic only: both answers give the same results.
+    """
+    for leaf in jax.tree_util.tree_leaves(tree):
+        for _ in range(32):
+            if not isinstance(leaf, jax.core.Tracer):
+                break
+            if type(leaf).__name__ in ("JVPTracer", "LinearizeTracer"):
+                return True
+            leaf = getattr(leaf, "val", None)  # a BatchTracer wraps its value
+    return False
 
 
 def simulate_batch(net, inputs, *, key=None, record: Sequence[str] = (), accumulate: Sequence[str] = (),

@@ -34,6 +34,7 @@ from ..errors import ConfigError, SpikefleetError
 
 __all__ = ["LocalBackend", "RayBackend", "make_backend", "check_backend_args", "WORKER_ENV", "PASS_ENV", "BACKENDS"]
 
+#: where units can run (``--backend``)
 BACKENDS = ("local", "ray")
 
 #: environment of every worker: one XLA/BLAS thread, quiet logs

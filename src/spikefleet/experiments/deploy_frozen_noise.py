@@ -33,6 +33,7 @@ __all__ = ["LIMITS", "LEVELS", "run_one", "format_table", "main"]
 
 #: E7d acceptance limits (spec §6.3, §13).
 LIMITS = {"loss": 6e-3, "max_abs_in": 5.0, "max_abs_rec": 3.0}
+#: ``dynapse2-frozen`` mismatch levels of the robustness check (σ = level/3)
 LEVELS = (0.3, 0.5)
 METHODS = ("alternating", "autoencoder")
 
@@ -139,6 +140,7 @@ def format_table(records: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
+    """Command line: ``python -m spikefleet.experiments.deploy_frozen_noise --checkpoints DIR --out DIR``."""
     p = argparse.ArgumentParser(prog="python -m spikefleet.experiments.deploy_frozen_noise",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--checkpoints", type=Path, required=True, help="directory of E7c checkpoints (*.sfc)")

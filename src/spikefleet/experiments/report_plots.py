@@ -17,7 +17,9 @@ from matplotlib.figure import Figure
 __all__ = ["Group", "design_colors", "sweep_levels", "level_label", "plot_overview", "plot_sweep",
            "plot_distributions", "plot_activity", "plot_weights", "YIELD_THRESHOLD", "QUANT_BITS"]
 
+#: accuracy a chip needs to count towards the yield in the report
 YIELD_THRESHOLD = 0.9
+#: bits of the quantisation shown in the weight histograms
 QUANT_BITS = 4
 N_TRACE_NEURONS = 5
 MAX_RASTER_NEURONS = 256
@@ -62,6 +64,7 @@ def sweep_levels(sweep: str, levels) -> list:
 
 
 def level_label(sweep: str, level: float) -> str:
+    """Axis label of a level: ``'float'`` or ``'4 bit'`` for quantisation sweeps, the number otherwise."""
     if _kind(sweep) == "quant":
         return "float" if level == 0 else f"{level:g} bit"
     return f"{level:g}"

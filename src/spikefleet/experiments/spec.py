@@ -35,10 +35,17 @@ An experiment file is TOML (read with :mod:`tomllib`)::
     # quant_matrices = ["w_in", "w_rec", "w_out", "w_feedback"], dead_select = "random"
 
 Every design may set ``evaluate = false`` (train only, e.g. a teacher named by ads/force
-designs). Options per method (anything else is an error): ``teacher``: steps, hidden; ``bptt``: steps,
-hidden, robust, robust_profile, robust_level, robust_chips; ``ads``: steps, n, no_fast, teacher;
-``force``: steps, n, teacher; ``reservoir``: steps, n. ``steps`` means optimiser steps
-(teacher, bptt), trials of one training epoch (ads, force) or training trials (reservoir).
+designs) and ``train_seed = S`` (train it once, from seed ``S``, and give that one design to every
+seed: the paper's single teacher shared by all instances). Options per method (anything else is an
+error): ``teacher``: steps, hidden; ``bptt``: steps, hidden, robust, robust_profile, robust_level,
+robust_chips; ``ads``: steps, epochs, n, no_fast, teacher; ``force``: steps, epochs, n, teacher;
+``reservoir``: steps, n. ``steps`` means optimiser steps (teacher, bptt), trials of one training
+epoch (ads, force; ``epochs`` of them, default 1 when ``steps`` is set) or training trials
+(reservoir).
+
+Tasks: ``xor`` (options: the fields of ``XorConfig``) and ``wakephrase`` (options ``source``,
+``preset``, ``keyword``, ``n_train``, ``n_validation``; the study of
+``experiments/network-ads.toml``, trained by :mod:`spikefleet.train.wakephrase`).
 
 Validation is strict: unknown keys, wrong types and out-of-range values raise
 :class:`ExperimentSpecError` naming the file, the key path, what was expected, what was got and
@@ -46,18 +53,19 @@ how to fix it.
 
 The built-in :data:`DEFAULT_TOML` (``spikefleet run`` without a file): temporal XOR, seed 0,
 designs ``bptt``, ``bptt-noise`` (noise injection, uniform profile, σ = 0.2) and ``ads``
-(Network ADS, after its teacher); one fleet of 100 chips × 200 trials; uniform mismatch
+(Network ADS, after its teacher); one fleet of 100 chips × 100 trials; uniform mismatch
 0/5/10/20 % and 4-bit weights. **ADS trains on 2,000 trials (one epoch), not its default
 10,000** (20 epochs × 500): at about 40 CPU-seconds per 1,000 trials, 10,000 trials alone would
 take two thirds of the 10-minute budget of the default run on 2 cores; 2,000 trials give a test
 accuracy of 0.985 (the teacher: 1.000). Use ``steps = 10000`` (or leave ``steps`` out for the
 full 20-epoch recipe) for the paper's protocol.
 
-Cost of the default (measured, one core per unit): about 1,000-1,300 CPU-seconds in all, of
-which the fleet evaluation of ADS (N = 320; 100 chips × 200 trials × 1,000 steps) at the three
-non-zero mismatch levels is about 200-250 s per level; the runner's schedule with 2 workers
-finishes in about 8.5-11 minutes on 2 otherwise idle cores (22 minutes on a shared machine with
-a load of 4-8).
+Cost of the default (measured 2026-11-23, CPU seconds of the worker processes): 877 CPU-seconds
+in all: teacher 39, ADS 87, BPTT 100, noise-injected BPTT 152, the fleet evaluation of ADS (N =
+320; 100 chips × 100 trials × 1,000 steps) 131-136 per non-zero mismatch level, every other unit
+≤ 18. With 2 workers that is about 7.5 minutes on 2 otherwise idle cores (20 minutes of wall time
+on a shared machine with a load of 5-8). Trials per chip were 200 until then (about 1,200
+CPU-seconds, 10-11 minutes).
 """
 
 from __future__ import annotations
@@ -66,12 +74,11 @@ import dataclasses
 import hashlib
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import ConfigError
+from ..errors import ConfigError, shown
 
 __all__ = ["ExperimentSpec", "MethodSpec", "FleetSpec", "PerturbationSpec", "ExperimentSpecError",
            "load_experiment", "parse_experiment", "parse_experiment_text", "default_experiment", "DEFAULT_TOML",
@@ -130,8 +137,8 @@ class ExperimentSpecError(ConfigError):
 
 
 def _fail(source: str, path: str, expected: str, got: Any, fix: str) -> None:
-    shown = got if isinstance(got, str) and got.startswith("<") else repr(got)
-    raise ExperimentSpecError(f"{source}: {path}: expected {expected}, got {shown}; {fix}")
+    text = got if isinstance(got, str) and got.startswith("<") else shown(got)
+    raise ExperimentSpecError(f"{source}: {path}: expected {expected}, got {text}; {fix}")
 
 
 def _is_int(v) -> bool:
@@ -457,23 +464,18 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
 
 
 def parse_experiment_text(text: str, source: str = "<memory>") -> ExperimentSpec:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ExperimentSpecError(f"{source}: not valid TOML ({exc}); fix the syntax at the position shown") from None
-    return parse_experiment(data, source)
+    """Parse and validate TOML text (``source`` names it in error messages)."""
+    from ..fileio import parse_toml
+
+    return parse_experiment(parse_toml(text, source, ExperimentSpecError), source)
 
 
 def load_experiment(path: str | Path) -> ExperimentSpec:
     """Read and validate an experiment file."""
+    from ..fileio import read_text
+
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ExperimentSpecError(f"{path}: no such experiment file; check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ExperimentSpecError(f"{path}: cannot read the experiment file ({exc})") from None
-    return parse_experiment_text(text, str(path))
+    return parse_experiment_text(read_text(path, "experiment file", ExperimentSpecError), str(path))
 
 
 def default_experiment() -> ExperimentSpec:

@@ -48,6 +48,7 @@ run: deleting a lock file that another process may just have opened would let tw
 from __future__ import annotations
 
 import datetime
+import errno
 import fcntl
 import json
 import os
@@ -56,13 +57,15 @@ import sqlite3
 from pathlib import Path
 
 from .._version import __version__
-from ..errors import SpikefleetError
+from ..errors import OutputError, SpikefleetError
 
 __all__ = ["ResultStore", "RunLock", "StoreError", "LockError", "ExperimentMismatchError", "read_stored_spec", "SCHEMA_VERSION",
            "DB_NAME", "LOCK_NAME"]
 
 SCHEMA_VERSION = 1
+#: file name of the result database in an output directory
 DB_NAME = "results.sqlite"
+#: file name of the run lock in an output directory
 LOCK_NAME = "run.lock"
 
 _SCHEMA = """
@@ -128,8 +131,11 @@ class RunLock:
         self.taken_over: int | None = None
 
     def acquire(self) -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # read-only or missing permissions: one clean line naming the directory
+            raise OutputError(self.path, exc, action="create the run lock") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -142,9 +148,14 @@ class RunLock:
         previous = os.pread(fd, 200, 0).decode(errors="replace").split()
         if previous and previous[0].isdigit() and int(previous[0]) != os.getpid():
             self.taken_over = int(previous[0])
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()} {_now()}\n".encode(), 0)
-        os.fsync(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {socket.gethostname()} {_now()}\n".encode(), 0)
+            os.fsync(fd)
+        except OSError as exc:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise OutputError(self.path, exc, action="write the run lock") from None
         self._fd = fd
         return self
 
@@ -163,6 +174,16 @@ class RunLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def _write_failed(path: Path, exc: sqlite3.OperationalError) -> OutputError:
+    """An sqlite write failure as :class:`OutputError` (the transaction was rolled back: recorded units stay)."""
+    text = str(exc)
+    code = (errno.ENOSPC if "full" in text else errno.EROFS if "readonly" in text or "read-only" in text
+            else errno.EIO)
+    error = OutputError(path, OSError(code, f"{text} (sqlite)"), action="record a result in")
+    error.message += "; the units recorded so far are kept: fix the cause and run the same command again to resume"
+    return error
 
 
 def _dumps(value) -> str:
@@ -199,7 +220,7 @@ class ResultStore:
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._init(spec)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # UnicodeDecodeError: damaged TEXT values
             raise StoreError(f"{self.path}: not a usable result database ({exc}); move it away or choose "
                              "another --out") from None
 
@@ -225,7 +246,11 @@ class ResultStore:
             raise StoreError(f"{self.path}: result schema version {meta.get('schema_version')!r}, this spikefleet "
                              f"reads version {SCHEMA_VERSION}; use another --out")
         if meta.get("spec_hash") != spec.hash():
-            old = json.loads(meta.get("spec_json", "{}"))
+            try:
+                old = json.loads(meta.get("spec_json", "{}"))
+            except ValueError:  # a damaged stored spec: the hashes differ anyway
+                old = {}
+            old = old if isinstance(old, dict) else {}
             new = {k: v for k, v in json.loads(_dumps(spec.to_dict())).items() if k != "output"}
             changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise ExperimentMismatchError(
@@ -236,9 +261,12 @@ class ResultStore:
 
     # ------------------------------------------------------------------------------- writing
     def begin_run(self, backend: str, workers: int) -> int:
-        with self._transaction():
-            cur = self.conn.execute("INSERT INTO runs (pid, started_at, backend, workers) VALUES (?, ?, ?, ?)",
-                                    (os.getpid(), _now(), backend, workers))
+        try:
+            with self._transaction():
+                cur = self.conn.execute("INSERT INTO runs (pid, started_at, backend, workers) VALUES (?, ?, ?, ?)",
+                                        (os.getpid(), _now(), backend, workers))
+        except sqlite3.OperationalError as exc:
+            raise _write_failed(self.path, exc) from None
         self.run_id = int(cur.lastrowid)
         return self.run_id
 
@@ -265,6 +293,8 @@ class ResultStore:
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"{self.path}: unit {unit.unit_id} is already recorded ({exc}); a unit is recorded "
                              "exactly once") from None
+        except sqlite3.OperationalError as exc:  # disk full, read-only file system, I/O error
+            raise _write_failed(self.path, exc) from None
 
     def record_train(self, unit, checkpoint_bytes: bytes, info: dict, seconds: float,
                      cpu_seconds: float = 0.0) -> Path:
@@ -304,15 +334,24 @@ class ResultStore:
 
     def units(self, kind: str | None = None) -> list[dict]:
         """All recorded units (JSON columns decoded), in unit_id order."""
-        cur = self.conn.execute("SELECT * FROM units" + (" WHERE kind = ?" if kind else "") + " ORDER BY unit_id",
-                                (kind,) if kind else ())
-        names = [d[0] for d in cur.description]
+        try:
+            cur = self.conn.execute("SELECT * FROM units" + (" WHERE kind = ?" if kind else "") + " ORDER BY unit_id",
+                                    (kind,) if kind else ())
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            raise StoreError(f"{self.path}: the recorded units cannot be read ({type(exc).__name__}: {exc}); the "
+                             "database is damaged") from None
         out = []
-        for row in cur.fetchall():
+        for row in rows:
             rec = dict(zip(names, row))
             for col in ("info_json", "metrics_json", "summary_json"):
                 value = rec.pop(col)
-                rec[col[:-5]] = None if value is None else json.loads(value)
+                try:
+                    rec[col[:-5]] = None if value is None else json.loads(value)
+                except (ValueError, TypeError, RecursionError) as exc:
+                    raise StoreError(f"{self.path}: unit {rec.get('unit_id')!r} has an unreadable {col} ({exc}); "
+                                     "the database is damaged: delete that unit's row to redo it") from None
             out.append(rec)
         return out
 
@@ -335,14 +374,17 @@ def read_stored_spec(out_dir: str | os.PathLike):
         raise StoreError(f"{out_dir}: no experiment results here (expected {DB_NAME}); give the output directory "
                          "of a `spikefleet run`")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+        # as_uri() percent-encodes '?', '#' and '%' in directory names (a bare f"file:{path}" would not)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
         try:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         finally:
             conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: not a usable result database ({exc})") from None
-    if meta.get("schema_version") != str(SCHEMA_VERSION) or "spec_json" not in meta:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # UnicodeDecodeError: damaged TEXT values
+        raise StoreError(f"{path}: not a usable result database ({type(exc).__name__}: {exc})") from None
+    if meta.get("schema_version") != str(SCHEMA_VERSION) or not isinstance(meta.get("spec_json"), str):
         raise StoreError(f"{path}: result schema version {meta.get('schema_version')!r}, this spikefleet reads "
                          f"version {SCHEMA_VERSION}")
-    return parse_experiment(json.loads(meta["spec_json"]), str(path))
+    from ..fileio import parse_json
+
+    return parse_experiment(parse_json(meta["spec_json"], f"{path}: stored spec_json", StoreError), str(path))

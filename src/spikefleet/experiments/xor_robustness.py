@@ -49,6 +49,7 @@ DESIGNS = {
     "reservoir": ("reservoir", {}),
 }
 
+#: perturbation levels of each sweep of the study (quant 0 = full precision)
 SWEEPS = {
     "mismatch": (0.0, 0.05, 0.1, 0.2),
     "quant": (0, 6, 5, 4, 3),

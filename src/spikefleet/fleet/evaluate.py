@@ -3,7 +3,8 @@
 For ``n`` chip keys the work is ``lax.map`` over chunks of ``chunk`` chips, each chunk a
 ``vmap`` over its chips of a ``vmap`` over the trials; the whole fleet is one jitted call (one
 compilation per design shape, condition and chunk size). Memory is bounded by the chunk:
-about ``chunk · trials · (T · O + state)`` floats. Results do not depend on ``chunk``.
+about ``chunk · trials · (T · O + state)`` floats. Results do not depend on ``chunk``, bit for bit
+(the per-chip MSE is summed over time by a scan and over trials on the host; see :func:`_time_sum`).
 
 Per chip (all trials of the batch):
 
@@ -42,6 +43,8 @@ METRICS = {"accuracy": True, "mse": False, "rate_hz": True}
 
 @dataclass
 class FleetResult:
+    """Per-chip metrics of one design under one condition (:func:`evaluate_fleet`); :meth:`summary` summarises a metric over the chips."""
+
     condition: Condition
     metrics: dict  # name -> np.ndarray [n_chips]
     gain: float = 1.0
@@ -84,6 +87,16 @@ def _chip_run(prepared, condition, chip_key, index, inputs, run_key):
     return result.outputs, rate
 
 
+def _time_sum(x):
+    """``x [trials, T, O]`` summed over time by a sequential scan: ``[trials, O]``.
+
+    Unlike an XLA reduction, whose summation order depends on the shapes it is vectorised over (so a
+    per-chip ``jnp.mean`` changed in the last bits with the chunk size), these are the same float
+    additions for every chunk size: fleet metrics are bit-identical for any ``chunk``.
+    """
+    return jax.lax.scan(lambda acc, xt: (acc + xt, None), jnp.zeros_like(x[:, 0]), jnp.swapaxes(x, 0, 1))[0]
+
+
 @eqx.filter_jit
 def _fleet_metrics(prepared, condition, task, keys, index, inputs, targets, labels, run_key, gain, reference):
     def one(key, i):
@@ -91,7 +104,7 @@ def _fleet_metrics(prepared, condition, task, keys, index, inputs, targets, labe
         outputs = gain * outputs
         decisions = task.decide_jax(outputs)
         correct = jnp.sum(decisions == labels)  # exact count; divided in float64 on the host
-        mse = jnp.mean((outputs - targets) ** 2)
+        mse = _time_sum((outputs - targets) ** 2)  # [trials, O]; averaged on the host (chunk-invariant)
         extra = task.extra_metrics_jax(outputs, labels) if hasattr(task, "extra_metrics_jax") else {}
         if reference is not None:
             extra["agreement"] = jnp.sum(decisions == reference)
@@ -123,7 +136,9 @@ def evaluate_fleet(design, task, batch, chip_keys, condition: Condition = Condit
     out = _fleet_metrics(prepared, condition, task, keys, index, jnp.asarray(batch.inputs),
                          jnp.asarray(batch.targets), jnp.asarray(batch.labels), run_key, jnp.float32(gain),
                          reference_labels)
+    sq = np.asarray(out.pop("mse"), np.float64)  # [chunks, chunk, trials, O] sums over time
     metrics = {name: np.asarray(value).reshape(-1)[:n].astype(np.float64) for name, value in out.items()}
+    metrics["mse"] = sq.reshape(-1, sq.shape[-2] * sq.shape[-1])[:n].sum(axis=1) / np.prod(batch.targets.shape)
     metrics["accuracy"] = metrics["accuracy"] / batch.inputs.shape[0]
     directions = {**METRICS, **dict(getattr(task, "extra_metric_directions", ()))}
     if reference_labels is not None:

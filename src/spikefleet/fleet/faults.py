@@ -21,10 +21,12 @@ from ..network import SpikingNetwork, core_of, map_core
 
 __all__ = ["silence_neurons", "SELECTIONS"]
 
+#: how dead neurons are chosen (module docstring)
 SELECTIONS = ("random", "first")
 
 
 def silence_neurons(net, fraction: float, key: jax.Array | None = None, *, window=None, select: str = "random"):
+    """``net`` with ``⌊fraction·N⌋`` neurons silenced (module docstring); ``key`` draws them for ``select='random'``."""
     expect(0.0 <= fraction <= 1.0, "dead", "a fraction of neurons in [0, 1]", fraction)
     expect(select in SELECTIONS, "select", f"one of {SELECTIONS}", select)
     if fraction == 0.0:

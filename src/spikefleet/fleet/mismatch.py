@@ -51,8 +51,6 @@ Built-in profiles (``spikefleet profiles`` lists them):
 
 from __future__ import annotations
 
-import json
-import tomllib
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +60,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..errors import ConfigError, expect
+from ..errors import ConfigError, expect, shown
 from ..network import RateNetwork, SpikingNetwork, core_of, map_core
 from ..network_dynapse2 import DynapSE2Network
 from ..neurons.dynapse2 import FROZEN_MISMATCH_PARAMETERS
@@ -114,6 +112,7 @@ PARAMETERS: dict[type, dict[str, Param]] = {
 
 
 def parameters_of(model) -> dict[str, Param]:
+    """The mismatchable-parameter table (:data:`PARAMETERS`) of ``model``'s core; ``ConfigError`` for an unknown class."""
     model = core_of(model)
     for cls, params in PARAMETERS.items():
         if isinstance(model, cls):
@@ -162,6 +161,7 @@ _DYNAPSE1 = {"tau_mem": 0.12, "tau_syn": 0.12, "tau_syn_fast": 0.12, "w_in": 0.1
 
 _DYNAPSE2_SIGMA_RULE = 3.0  # σ = percent_deviation / sigma_rule (reference defaults 0.30 / 3)
 
+#: built-in profile name -> one-line description (module docstring; ``spikefleet profiles``)
 BUILTIN_PROFILES = {
     "uniform": "Network ADS protocol: tau_mem, tau_syn, threshold, w_in, w_rec, w_out (and a rate net's tau) "
                "at sigma = level; w_fast, tau_syn_fast, tau_out exempt",
@@ -189,25 +189,36 @@ def builtin_profile(name: str, level: float = 1.0, *, positive_rule: str = "fold
 
 
 def load_profile(path: str | Path) -> MismatchProfile:
-    """A user profile from a TOML or JSON file (see the module docstring for the format)."""
+    """A user profile from a TOML or JSON file (see the module docstring for the format).
+
+    Raises :class:`ConfigError` naming the file for unreadable files, syntax errors, a missing
+    ``[sigmas]`` table, unknown keys or parameters, and sigmas that are not numbers in [0, 10).
+    """
+    from ..fileio import parse_json, parse_toml, read_text
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"profile file {path}: no such file")
+    text = read_text(path, "profile file")
+    source = f"profile file {path}"
     try:
-        text = path.read_text()
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"profile file {path}: cannot parse ({exc})") from None
+        data = parse_toml(text, source) if path.suffix.lower() == ".toml" else parse_json(text, source)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace(f"{source}: ", f"{source}: cannot parse: ", 1)) from None
     if not isinstance(data, dict) or not isinstance(data.get("sigmas"), dict):
         raise ConfigError(f"profile file {path}: expected a table with a [sigmas] section mapping parameter "
                           f"names to relative sigmas, got {type(data).__name__} with keys "
-                          f"{sorted(data) if isinstance(data, dict) else []}")
+                          f"{sorted(map(str, data)) if isinstance(data, dict) else []}")
     unknown = set(data) - {"name", "sigmas", "positive_rule", "description"}
     if unknown:
-        raise ConfigError(f"profile file {path}: unknown keys {sorted(unknown)}")
+        raise ConfigError(f"profile file {path}: unknown keys {sorted(unknown)}; allowed: name, sigmas, "
+                          "positive_rule, description")
+    for key in ("name", "positive_rule", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise ConfigError(f"profile file {path}: {key}: expected a string, got {shown(data[key])}")
     for k, v in data["sigmas"].items():
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
-            raise ConfigError(f"profile file {path}: sigma of {k!r}: expected a number, got {v!r}")
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not -1e300 < v < 1e300:
+            raise ConfigError(f"profile file {path}: sigma of {k!r}: expected a number in [0, 10), got {shown(v)}")
     try:
         return MismatchProfile(str(data.get("name", path.stem)), tuple(data["sigmas"].items()),
                                data.get("positive_rule", "fold"), str(data.get("description", "")))

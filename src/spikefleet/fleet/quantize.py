@@ -25,6 +25,7 @@ from ..network import core_of, map_core
 
 __all__ = ["quantize_uniform", "quantize_matrices", "step_size", "GRIDS"]
 
+#: quantisation grids (module docstring)
 GRIDS = ("zero", "offset")
 #: on-chip weights that composite designs keep outside their core (``CHIP_WEIGHTS``, e.g. FORCE's E)
 OUTER_WEIGHTS = ("w_feedback",)

@@ -40,11 +40,14 @@ def ads_recurrent_scale(sweep: str, level: float) -> float:
     """The §14.1 down-scaling factor for a Network ADS design (1 where the table has no entry)."""
     return _ADS_SCALE.get(sweep, {}).get(round(float(level), 6), 1.0)
 
+#: perturbation types a :class:`Sweep` can vary (module docstring)
 SWEEP_KINDS = ("mismatch", "quant", "noise", "dead")
 
 
 @dataclass(frozen=True)
 class Sweep:
+    """One perturbation ``kind`` (mismatch, quant, noise, dead) at several ``levels``, with its options; ``name`` labels its records."""
+
     kind: str
     levels: tuple
     profile: str = "uniform"
@@ -69,6 +72,7 @@ class Sweep:
 
 
 def build_conditions(sweep: Sweep) -> list[tuple[float, Condition]]:
+    """``[(level, Condition), ...]`` of a sweep (mismatch level 0 = nominal; quant level 0 = full precision)."""
     out = []
     for level in sweep.levels:
         if sweep.kind == "mismatch":

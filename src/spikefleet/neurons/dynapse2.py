@@ -123,7 +123,9 @@ __all__ = [
     "pulse_width_to_current", "current_to_pulse_width", "high_level_to_currents", "currents_to_high_level",
 ]
 
+#: model variants; only ``reference`` is implemented here (``circuit``: :mod:`.dynapse2_circuit`)
 VARIANTS = ("reference", "circuit")
+#: surrogate gradients of the spike count (module docstring)
 SURROGATES = ("reference", "scaled")
 
 #: Layout and physical constants (spec §4.3): F, A, dimensionless, V.
@@ -336,11 +338,33 @@ def _dpi_spike_count_jvp(surrogate, max_spikes, primals, tangents):
     return n, gate * d_mem
 
 
+@partial(jax.custom_jvp, nondiff_argnums=(4, 5))
+def _spike_count_from_log(i_mem, excess, i_spkthr, i_o, surrogate: str = "reference", max_spikes=None):
+    """:func:`dpi_spike_count` from ``excess = ln(I_mem/Io) − ln(Ispkthr/Io)`` (the log the step already
+    computes for ``V_mem``; one log per neuron and step instead of two). Same derivative."""
+    n = jnp.maximum(0.0, jnp.ceil(excess))
+    if max_spikes is not None:
+        n = jnp.minimum(n, float(max_spikes))
+    return n.astype(jnp.result_type(i_mem))
+
+
+@_spike_count_from_log.defjvp
+def _spike_count_from_log_jvp(surrogate, max_spikes, primals, tangents):
+    i_mem, _, i_spkthr, i_o = primals
+    n = _spike_count_from_log(*primals, surrogate, max_spikes)
+    gate = jnp.clip(jnp.ceil(i_mem - i_o), 0.0, 1.0)
+    if surrogate == "scaled":
+        gate = gate / i_spkthr
+    return n, gate * tangents[0]
+
+
 # --------------------------------------------------------------------------------------------
 # The neuron population
 # --------------------------------------------------------------------------------------------
 
 class DynapSE2State(NamedTuple):
+    """State of a :class:`DynapSE2` population (currents in A, ``v_mem`` in V, ``t_ref`` in s)."""
+
     i_syn: jax.Array  # [N] A, combined DPI synaptic current ("isyn"; "ampa" in the reference)
     i_ahp: jax.Array  # [N] A, adaptation current
     i_mem: jax.Array  # [N] A, membrane current (after reset)
@@ -537,10 +561,12 @@ class DynapSE2(eqx.Module):
         tau_m = ut_k * self.C_mem / i_leak
         d_i_mem = i_mem / (tau_m * (i_mem + igain_mem)) * (i_mem_inf + f_fb - i_mem * (1.0 + i_ahp / itau_mem))
         i_mem = jnp.maximum(i_mem + dt * d_i_mem, io)
-        v_mem = ut_k * jnp.log(i_mem / io)
+        log_ratio = jnp.log(i_mem / io)
+        v_mem = ut_k * log_ratio
 
-        # 4. Spikes, reset (V_mem not refreshed), refractory time
-        spikes = dpi_spike_count(i_mem, self.Ispkthr, io, self.surrogate, self.max_spikes)
+        # 4. Spikes, reset (V_mem not refreshed), refractory time; ln(I_mem/Ispkthr) from the same log
+        excess = log_ratio - jnp.log(self.Ispkthr / io)
+        spikes = _spike_count_from_log(i_mem, excess, self.Ispkthr, io, self.surrogate, self.max_spikes)
         if self.surrogate == "scaled":  # detached reset (see module docstring)
             b = jax.lax.stop_gradient(jnp.minimum(spikes, 1.0))
         else:  # min(S, 1), straight-through

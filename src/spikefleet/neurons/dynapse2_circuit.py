@@ -115,10 +115,12 @@ __all__ = [
 
 #: Dendrite order of the last axis of ``syn_input``.
 DENDRITES = ("ampa", "gaba", "nmda", "shunt")
+#: membrane equations: the code form (default) or the textbook form (module docstring)
 MEMBRANE_FORMS = ("code", "textbook")
 STP_RATIO_SYN = 0.95  # ρ of the synaptic STP blend (§4.7)
 STP_RATIO_AHP = 0.75  # ρ of the AHP blend
 
+#: the 21 per-neuron parameters shared with the single-synapse model (soma, AHP, pulses, layout)
 SOMA_PARAMETER_NAMES = (
     "Idc", "If_nmda", "Igain_ahp", "Igain_mem", "Ipulse_ahp", "Ipulse", "Iref", "Ispkthr", "Itau_ahp", "Itau_mem",
     "Iw_ahp", "C_ahp", "C_pulse_ahp", "C_pulse", "C_ref", "C_mem", "Io", "kappa_n", "kappa_p", "Ut", "Vth",
@@ -180,6 +182,8 @@ def _dpi_blend(i, i_w, i_inf, igain, tau, t_pulse, decay, ratio, io):
 
 
 class DynapSE2CircuitState(NamedTuple):
+    """State of a :class:`DynapSE2Circuit` population: dendrite, AHP and membrane currents, ``v_mem``, last counts, refractory time."""
+
     i_ampa: jax.Array  # [N] A
     i_gaba: jax.Array  # [N] A
     i_nmda: jax.Array  # [N] A (before the gate)

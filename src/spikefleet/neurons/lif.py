@@ -53,6 +53,8 @@ SYNAPSE_NORMS = ("none", "unit_area")
 
 
 class LIFState(NamedTuple):
+    """State of a :class:`LIF` population: potentials, synaptic currents, refractory counters, step index."""
+
     v: jax.Array  # [N] membrane potential
     i_syn: jax.Array  # [S, N] synaptic currents
     refractory: jax.Array  # [N] int32 remaining refractory steps

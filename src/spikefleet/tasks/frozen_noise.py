@@ -41,11 +41,14 @@ from ..errors import expect
 __all__ = ["FrozenNoiseConfig", "FrozenNoiseBatch", "patterns", "generate", "spike_counts", "decide",
            "decide_jax", "margins", "margin_jax", "firing_rate_ratio", "SAMPLERS"]
 
+#: pattern generators (module docstring)
 SAMPLERS = ("numpy-legacy", "jax")
 
 
 @dataclass(frozen=True)
 class FrozenNoiseConfig:
+    """Task parameters: patterns (= classes), input channels, duration and step (s), Poisson rate (Hz), pattern seed, sampler."""
+
     n_samples: int = 2
     n_channels: int = 60
     duration: float = 0.5
@@ -75,6 +78,8 @@ class FrozenNoiseConfig:
 
 
 class FrozenNoiseBatch(NamedTuple):
+    """Frozen-noise trials: Poisson input counts, one-hot targets and class labels."""
+
     inputs: np.ndarray  # [n, T, C] float32 Poisson counts
     targets: np.ndarray  # [n, T, n_samples] one-hot
     labels: np.ndarray  # [n] int

@@ -84,6 +84,7 @@ class FrozenNoiseTask:
         return {"margin": frozen_noise.margin_jax(outputs, labels)}
 
 
+#: task name -> task class (what :func:`get_task` and the command line accept)
 TASKS = {"xor": XorTask, "frozen-noise": FrozenNoiseTask, "wakephrase": WakePhraseTask}
 
 

@@ -50,7 +50,9 @@ __all__ = ["FS", "DURATION", "N_SAMPLES", "VOWELS", "INVENTORY", "WAKE", "NEAR",
            "HARD_KINDS", "plan_sample", "render_mix"]
 
 FS = 16000
+#: length of a sample (s)
 DURATION = 5.0
+#: audio samples per sample (``FS · DURATION``)
 N_SAMPLES = 80000
 NFFT, HOP = 256, 64
 PAD = NFFT - HOP
@@ -125,6 +127,7 @@ class Speaker:
 
 
 def draw_speaker(rng: np.random.Generator, cfg) -> Speaker:
+    """A random speaker: F0 log-uniform in ``cfg.f0_range``; vocal-tract length, rate and level jittered uniformly; random phase."""
     lo, hi = cfg.f0_range
     return Speaker(f0=float(math.exp(rng.uniform(math.log(lo), math.log(hi)))),
                    vtl=float(1.0 + cfg.vtl_range * rng.uniform(-1, 1)),
@@ -160,6 +163,7 @@ def syllable_token(name: str, rng: np.random.Generator, cfg, speaker: Speaker) -
 
 
 def word_tokens(syllables, rng: np.random.Generator, cfg, speaker: Speaker) -> list[dict]:
+    """The spoken tokens (:func:`syllable_token`) of a word given as syllable names, by ``speaker``."""
     return [syllable_token(name, rng, cfg, speaker) for name in syllables]
 
 
@@ -170,6 +174,7 @@ def contains(sequence, phrase=WAKE) -> int:
 
 
 def random_word(rng: np.random.Generator, lengths=(1, 2)) -> list[str]:
+    """A random word: ``lengths[0]``..``lengths[1]`` syllable names drawn uniformly from the inventory."""
     return [_NAMES[i] for i in rng.integers(0, len(_NAMES), int(rng.integers(lengths[0], lengths[1] + 1)))]
 
 
@@ -314,6 +319,7 @@ def babble_mix(streams: np.ndarray, copies) -> np.ndarray:
     return sum(g * np.roll(streams[k], shift) for k, shift, g in copies)
 
 
+#: kinds of hard negatives, in the order of ``WakePhraseConfig.hard_mix``
 HARD_KINDS = ("substitute", "permute", "partial", "insert")
 
 

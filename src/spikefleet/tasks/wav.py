@@ -13,7 +13,8 @@ Without split lists a clip's split follows ``crc32(relative path) mod 10``: 0 �
 1 → test, otherwise train (stable under additions).
 
 **Reading.** ``scipy.io.wavfile``; uint8 → ``(x − 128)/128``, int16 → ``x/2¹⁵``,
-int32 → ``x/2³¹``, float32/64 as is; other sample formats, unreadable or truncated files raise
+int32 → ``x/2³¹``, float32/64 as is; other sample formats, rates outside 1-384 kHz
+(:data:`MIN_RATE`, :data:`MAX_RATE`), non-finite samples, unreadable or truncated files raise
 :class:`~spikefleet.errors.ConfigError` naming the file. Channels are averaged to mono and the
 clip is resampled to 16 kHz with ``scipy.signal.resample_poly(x, 16000/g, rate/g)``,
 ``g = gcd(rate, 16000)``.
@@ -54,6 +55,9 @@ __all__ = ["LOADER_VERSION", "WavFolderConfig", "read_wav", "index_folder", "spl
 
 LOADER_VERSION = "wakephrase-wav/1"
 FS, N_SAMPLES = 16000, 80000
+#: accepted sample rates (Hz): resampling a clip with an absurd rate (a damaged header) would need a
+#: polyphase filter of ~10·rate taps, i.e. gigabytes of memory
+MIN_RATE, MAX_RATE = 1000, 384000
 NOISE_DIRS = {"speech-commands": "_background_noise_", "generic": "noise"}
 FRAME = 160  # 10 ms energy frames for t_end
 
@@ -116,9 +120,10 @@ def read_wav(path) -> np.ndarray:
                           f"got {data.dtype}")
     if x.ndim == 2:
         x = x.mean(axis=1)
-    if x.size == 0 or not np.all(np.isfinite(x)) or rate <= 0:
-        raise ConfigError(f"WAV file {path}: expected a non-empty clip of finite samples at a positive rate, "
-                          f"got {x.size} samples at {rate} Hz")
+    if x.size == 0 or not np.all(np.isfinite(x)) or not MIN_RATE <= rate <= MAX_RATE:
+        raise ConfigError(f"WAV file {path}: expected a non-empty clip of finite samples at {MIN_RATE}-{MAX_RATE} Hz, "
+                          f"got {x.size} samples at {rate} Hz" + ("" if MIN_RATE <= rate <= MAX_RATE else
+                          " (a corrupted header? resample the clip to 16 kHz)"))
     if rate != FS:
         g = math.gcd(int(rate), FS)
         x = resample_poly(x, FS // g, int(rate) // g)
@@ -130,10 +135,13 @@ def _wavs(folder: Path) -> list[str]:
 
 
 def _read_list(root: Path, name: str) -> set:
+    from ..fileio import read_text
+
     path = root / name
     if not path.is_file():
         return set()
-    return {line.strip().replace("\\", "/") for line in path.read_text().splitlines() if line.strip()}
+    text = read_text(path, "split list (lines 'class/file.wav')")
+    return {line.strip().replace("\\", "/") for line in text.splitlines() if line.strip()}
 
 
 @lru_cache(maxsize=8)

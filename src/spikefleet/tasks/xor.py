@@ -87,6 +87,7 @@ __all__ = [
     "target_window",
 ]
 
+#: generation modes (module docstring)
 MODES = ("reference", "corrected")
 
 #: Minimum silent gap between the pulses (s), as intended by the paper.

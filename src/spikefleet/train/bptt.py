@@ -25,15 +25,24 @@ import optax
 from ..errors import SpikefleetError, expect
 from ..seeds import seed_stream  # noqa: F401  (re-exported for existing callers)
 
-__all__ = ["FitConfig", "FitResult", "fit", "TrainingDiverged"]
+__all__ = ["FitConfig", "FitResult", "fit", "TrainingDiverged", "divergence", "leaf_names"]
 
 
 class TrainingDiverged(SpikefleetError):
-    """The loss or a gradient became NaN/inf."""
+    """The loss, a gradient, a parameter or a validation metric became NaN/inf.
+
+    The message names the step and the quantity (``loss``, ``gradient of <leaf>``, ``parameter
+    <leaf>`` or ``validation metric <name>``). ``result`` holds what the training had reached:
+    :func:`fit` attaches a :class:`FitResult` with the best model validated before the failure.
+    """
+
+    result = None
 
 
 @dataclass(frozen=True)
 class FitConfig:
+    """Settings of :func:`fit`: steps, batch size, Adam learning rate, gradient-norm clip, validation interval, early stopping."""
+
     steps: int = 400
     batch_size: int = 32
     learning_rate: float = 2e-3
@@ -52,6 +61,8 @@ class FitConfig:
 
 @dataclass
 class FitResult:
+    """What :func:`fit` returns: the best model, its step and validation metrics, the history and the update's trace count."""
+
     model: Any
     best_step: int
     best_metrics: dict
@@ -64,7 +75,11 @@ def _score(metrics: dict) -> tuple:
 
 
 def make_update(loss_fn: Callable, optimizer: optax.GradientTransformation, counter: list):
-    """Jitted ``update(diff, static, opt_state, inputs, targets, key) -> (diff, opt_state, loss, aux, finite)``."""
+    """Jitted ``update(diff, static, opt_state, inputs, targets, key) -> (diff, opt_state, loss, aux, finite)``.
+
+    ``finite`` is a boolean vector: ``[loss, gradient of each leaf..., each updated leaf...]`` (leaves
+    in ``jax.tree_util.tree_leaves(diff)`` order) are free of NaN/inf; see :func:`divergence`.
+    """
 
     @eqx.filter_jit
     def update(diff, static, opt_state, inputs, targets, key):
@@ -75,11 +90,39 @@ def make_update(loss_fn: Callable, optimizer: optax.GradientTransformation, coun
 
         (loss, aux), grads = eqx.filter_value_and_grad(objective, has_aux=True)(diff)
         updates, opt_state = optimizer.update(grads, opt_state, diff)
-        finite = jnp.isfinite(loss) & jnp.all(jnp.asarray(
-            [jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
-        return eqx.apply_updates(diff, updates), opt_state, loss, aux, finite
+        new = eqx.apply_updates(diff, updates)
+        flags = [jnp.all(jnp.isfinite(loss))]
+        flags += [jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]
+        flags += [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(new)]
+        return new, opt_state, loss, aux, jnp.stack(flags)
 
     return update
+
+
+def leaf_names(tree) -> list[str]:
+    """Dotted paths of the array leaves of ``tree`` (``w_in``, ``neurons.tau_mem``, ...), in leaf order."""
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return [jax.tree_util.keystr(path, simple=True, separator=".") for path, _ in flat]
+
+
+def divergence(finite, names: list[str]) -> str | None:
+    """The first non-finite quantity of an :func:`make_update` ``finite`` vector, or None if all are finite."""
+    finite = np.asarray(finite)
+    if finite.all():
+        return None
+    i = int(np.flatnonzero(~finite)[0])
+    if i == 0:
+        return "the loss"
+    if i <= len(names):
+        return f"the gradient of parameter {names[i - 1]}"
+    return f"parameter {names[i - 1 - len(names)]} (after the optimizer update)"
+
+
+def _bad_metrics(metrics: dict) -> list[str]:
+    """The model-selection metrics (``accuracy``, ``loss``: see :func:`_score`) that are NaN/inf: with them
+    the comparison with the best model so far would silently be False."""
+    return [k for k in ("loss", "accuracy") if isinstance(metrics.get(k), (int, float, np.floating))
+            and not isinstance(metrics.get(k), bool) and not math.isfinite(float(metrics[k]))]
 
 
 def fit(model, loss_fn: Callable, batches: Callable[[int], tuple], validate: Callable[[Any], dict],
@@ -105,25 +148,37 @@ def fit(model, loss_fn: Callable, batches: Callable[[int], tuple], validate: Cal
     counter = [0]
     update = make_update(loss_fn, optimizer, counter)
 
+    names = leaf_names(diff)
     best_model, best_metrics, best_step = model, validate(model), 0
     history = [{"step": 0, **best_metrics}]
     stale = 0
+
+    def diverged(what: str, step: int, detail: str) -> TrainingDiverged:
+        exc = TrainingDiverged(f"{desc}: {what} became non-finite at step {step} ({detail}); training stopped, "
+                               f"nothing was saved; the best model so far (validated at step {best_step}) is in "
+                               "the exception's .result. Lower the learning rate or check the inputs.")
+        exc.result = FitResult(model=best_model, best_step=best_step, best_metrics=best_metrics, history=history,
+                               traces=counter[0])
+        return exc
+
     bar = tqdm(total=config.steps, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     try:
         for step in range(1, config.steps + 1):
             inputs, targets = batches(step)
             step_key = None if key is None else jax.random.fold_in(key, step)
             new_diff, new_opt, loss, aux, finite = update(diff, static, opt_state, inputs, targets, step_key)
-            if not bool(finite):
-                raise TrainingDiverged(f"{desc}: loss or gradient became non-finite at step {step} "
-                                       f"(loss={float(loss)}); the best model so far (step {best_step}) is kept. "
-                                       "Lower the learning rate or check the inputs.")
+            what = divergence(finite, names)
+            if what is not None:
+                raise diverged(what, step, f"loss = {float(loss)}")
             diff, opt_state = new_diff, new_opt
             if project is not None:
                 diff, _ = eqx.partition(project(eqx.combine(diff, static)), spec)
             bar.update(1)
             if step % config.eval_every == 0 or step == config.steps:
                 metrics = validate(eqx.combine(diff, static))
+                bad = _bad_metrics(metrics)
+                if bad:
+                    raise diverged(f"the validation metric {bad[0]}", step, f"{bad[0]} = {metrics[bad[0]]}")
                 history.append({"step": step, "train_loss": float(loss), **metrics})
                 bar.set_postfix(loss=f"{float(loss):.4f}", val_acc=f"{metrics.get('accuracy', float('nan')):.3f}")
                 if _score(metrics) > _score(best_metrics):

@@ -105,11 +105,14 @@ def _make_chunk(template: DynapSE2Network, optimizer, inputs, targets, steps: in
         if not recurrent:
             grads = (grads[0], jnp.zeros_like(grads[1]))
         updates, opt_state = optimizer.update(grads, opt_state, w)
-        return (optax.apply_updates(w, updates), opt_state, key, sigma), loss
+        w = optax.apply_updates(w, updates)
+        finite = jnp.stack([jnp.all(jnp.isfinite(x)) for x in (loss, *grads, *w)])  # loss, ∇w_in, ∇w_rec, w_in, w_rec
+        return (w, opt_state, key, sigma), (loss, finite)
 
     def chunk(w, opt_state, key, sigma):
-        (w, opt_state, key, _), losses = jax.lax.scan(epoch, (w, opt_state, key, sigma), None, length=steps)
-        return w, opt_state, key, losses
+        (w, opt_state, key, _), (losses, finite) = jax.lax.scan(epoch, (w, opt_state, key, sigma), None,
+                                                                length=steps)
+        return w, opt_state, key, losses, finite
 
     return jax.jit(jax.vmap(chunk))
 
@@ -150,12 +153,19 @@ def train_dynapse2_runs(task, config: DynapSE2TrainConfig, seeds: Sequence[int],
             steps = min(config.chunk, config.epochs - done)
             if steps not in compiled:
                 compiled[steps] = _make_chunk(template, optimizer, inputs, targets, steps)
-            w_new, opt_new, keys_new, losses = compiled[steps](w, opt_state, keys, sigma)
-            losses = np.asarray(losses)  # [runs, steps]
-            if not np.all(np.isfinite(losses)):
-                run, epoch = np.argwhere(~np.isfinite(losses))[0]
-                raise TrainingDiverged(f"dynapse2 training: the loss of run {run} (seed {seeds[run]}) became "
-                                       f"non-finite at epoch {done + epoch + 1}; lower the learning rate")
+            w_new, opt_new, keys_new, losses, finite = compiled[steps](w, opt_state, keys, sigma)
+            losses, finite = np.asarray(losses), np.asarray(finite)  # [runs, steps], [runs, steps, 5]
+            if not finite.all():
+                epochs = np.flatnonzero((~finite.all(axis=2)).any(axis=0))
+                epoch = int(epochs[0])  # the first failing epoch, then its first failing run and quantity
+                run = int(np.flatnonzero(~finite[:, epoch].all(axis=1))[0])
+                q = int(np.flatnonzero(~finite[run, epoch])[0])
+                what = ("the loss", "the gradient of w_in", "the gradient of w_rec", "weight w_in",
+                        "weight w_rec")[q]
+                raise TrainingDiverged(f"dynapse2 training: {what} of run {run} (seed {seeds[run]}, weight noise "
+                                       f"{sigmas[run]:g}) became non-finite at epoch {done + epoch + 1} (loss = "
+                                       f"{float(losses[run, epoch])}); training stopped, nothing was saved; lower "
+                                       "the learning rate")
             w, opt_state, keys = w_new, opt_new, keys_new
             first = losses[:, 0] if first is None else first
             history.append(losses.mean(axis=1))

@@ -195,6 +195,8 @@ class FORCEConfig:
 
 # ----------------------------------------------------------------------------------- network
 class FORCEState(NamedTuple):
+    """State of a :class:`FORCENetwork`: the core's state and the decoded ``z`` of the previous step."""
+
     core: SpikingState
     z: jax.Array  # [N̂] decoded z of the previous step (fed back through E at this step)
 

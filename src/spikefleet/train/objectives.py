@@ -31,6 +31,7 @@ from ..simulate import simulate_batch
 
 __all__ = ["Robustness", "robust_loss", "ROBUST_KINDS"]
 
+#: robust objectives (``--robust``; module docstring)
 ROBUST_KINDS = ("none", "noise", "adversarial")
 
 

@@ -25,7 +25,8 @@ methods that draw fresh training samples (``split="train"``, one seed per trial)
 * ``bptt`` — the recurrent LIF recipe of :mod:`spikefleet.train.recipes` on the fixed
   training set (the paper's BPTT network has an extra feed-forward input layer and a teacher-based
   initialisation, §13.1; not reproduced).
-* ``reservoir`` — the LSM of :mod:`spikefleet.train.reservoir` with a ridge readout (§13.3).
+* ``reservoir`` — the LSM of :mod:`spikefleet.train.reservoir` with a ridge readout (§13.3),
+  input weights scaled to the front end's level (:data:`RESERVOIR_W_INPUT`).
 """
 
 from __future__ import annotations
@@ -41,8 +42,14 @@ from .. import seeds
 from ..errors import expect
 from ..seeds import seed_stream
 
-__all__ = ["STREAMS", "dataset", "teacher_loss", "train_teacher", "ads_config", "force_config", "train_method",
+__all__ = ["STREAMS", "RESERVOIR_W_INPUT", "dataset", "teacher_loss", "train_teacher", "ads_config", "force_config", "train_method",
            "fit_design_boundary", "decision_task"]
+
+#: reservoir input weight for the wake-phrase front end: the XOR value 0.0183 × 30 (the filterbank
+#: envelopes are about 30× smaller than the XOR input, mean |x| 0.008 vs 0.23); with the XOR value
+#: the liquid fires at 0.2 Hz (silent), with this one at about 85 Hz (N = 256; paper: 124 Hz).
+#: The BPTT recipe's initial input weights use the task's ``input_gain`` instead.
+RESERVOIR_W_INPUT = 0.0183 * 30.0
 
 #: data-set name -> (corpus split, seed stream)
 STREAMS = {"train": ("train", seeds.TRAIN), "validation": ("validation", seeds.VAL), "test": ("test", seeds.TEST)}
@@ -188,7 +195,8 @@ def train_method(method: str, task, seed: int, *, train=None, val, teacher=None,
         from .reservoir import ReservoirConfig, train_reservoir
 
         kw = {k: v for k, v in (("n", 768 if n is None else n), ("train_trials", steps)) if v is not None}
-        model, info = train_reservoir(train_task, ReservoirConfig(**kw), seed, progress=progress)
+        model, info = train_reservoir(train_task, ReservoirConfig(w_input=RESERVOIR_W_INPUT, **kw), seed,
+                                      progress=progress)
     elif method == "bptt":
         from .objectives import Robustness
         from .recipes import train as train_recipe

@@ -73,8 +73,11 @@ __all__ = [
     "codes_to_currents",
 ]
 
+#: transistor types of the bias generator
 TYPES = ("N", "P")
+#: number of coarse (0..5) and fine (0..255) codes
 N_COARSE, N_FINE = 6, 256
+#: parametric bias-generator models (module docstring)
 MODELS = ("P3", "P2")
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "save_calibration_table", "select_generator",
 ]
 
+#: format name and version of calibration tables (module docstring)
 TABLE_FORMAT, TABLE_VERSION = "spikefleet-dynapse2-bias-table", 1
 _META_KEYS = ("board", "chip", "core", "date", "temperature", "supply", "method", "partial")
 
@@ -66,7 +67,7 @@ def _int_field(where: str, name: str, value, hi: int) -> int:
 def _float_field(where: str, value) -> float:
     try:
         x = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond the float range
         x = math.nan
     expect(math.isfinite(x) and x > 0, f"{where}: current", "a finite current > 0 (Amperes)", value)
     return x
@@ -150,7 +151,11 @@ def _read_csv(text: str, source: str) -> tuple[list, dict]:
                 key, _, value = line.lstrip()[1:].partition(":")
                 meta[key.strip().lower()] = value.strip()
             continue
-        cells = [x.strip() for x in next(csv.reader([line]))]
+        try:
+            cells = [x.strip() for x in next(csv.reader([line]))]
+        except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+            raise ConfigError(f"{source}, line {lineno}: expected comma-separated values, got unparsable text "
+                              f"({exc})") from None
         if header is None:
             want = {"type", "coarse", "fine", "current_A"}
             expect(set(cells) == want and len(cells) == 4, f"{source}, line {lineno}: header",
@@ -168,13 +173,13 @@ def _read_csv(text: str, source: str) -> tuple[list, dict]:
 
 
 def _read_json(text: str, source: str) -> tuple[list, dict]:
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{source}: expected valid JSON, got a parse error at line {exc.lineno}: {exc.msg}") from None
+    from ...fileio import parse_json
+
+    doc = parse_json(text, source)
     expect(isinstance(doc, dict), source, "a JSON object", type(doc).__name__)
     expect(doc.get("format", TABLE_FORMAT) == TABLE_FORMAT, f"{source}: format", TABLE_FORMAT, doc.get("format"))
-    expect(doc.get("version") == TABLE_VERSION, f"{source}: version", TABLE_VERSION, doc.get("version"))
+    expect(type(doc.get("version")) is int and doc.get("version") == TABLE_VERSION, f"{source}: version",
+           TABLE_VERSION, doc.get("version"))
     expect(doc.get("units") == "A", f"{source}: units", "'A' (Amperes)", doc.get("units"))
     entries = doc.get("entries")
     expect(isinstance(entries, list), f"{source}: entries", "a list of {type, coarse, fine, current}", entries)

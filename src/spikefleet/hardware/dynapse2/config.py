@@ -59,7 +59,9 @@ __all__ = ["HardwareConfig", "Deployment", "deploy", "to_samna", "SamnaUnavailab
            "CONFIG_FORMAT", "CONFIG_VERSION", "CORRECTIONS", "Dynapse2Configuration", "Dynapse2Chip", "Dynapse2Core",
            "Dynapse2Neuron", "Dynapse2Synapse", "Dynapse2Destination", "Dynapse2Parameter"]
 
+#: format name and version written to ``metadata`` of every configuration
 CONFIG_FORMAT, CONFIG_VERSION = "spikefleet-dynapse2-config", 1
+#: reference defects corrected by :func:`deploy` (spec §12 row -> what), stored in ``metadata``
 CORRECTIONS = MappingProxyType({
     "1": "complete chip-position table; multi-chip hops", "2": "ceil(N/256) cores, balanced contiguous blocks",
     "3": "core-local neuron ids; latch_so_dc only when Idc > dc_latch_factor*Io; merged input channel map",
@@ -92,6 +94,7 @@ class HardwareConfig:
     input_channel_map: Mapping[int, tuple]
     output_channel_map: Mapping[int, OutputChannel]
     metadata: Mapping
+    source: str = "<configuration>"  # where it was read from (named by errors of the reverse mapping)
 
     def __post_init__(self):
         expect(type(self.configuration) is Dynapse2Configuration, "HardwareConfig.configuration",
@@ -128,11 +131,13 @@ class HardwareConfig:
     @classmethod
     def from_json(cls, text: str, *, source: str = "<string>") -> "HardwareConfig":
         """Parse and validate; errors name ``source`` and the offending field."""
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{source}: expected valid JSON, got a parse error at line {exc.lineno}: {exc.msg}") \
-                from None
+        from ...fileio import parse_json
+
+        return cls.from_json_doc(parse_json(text, source), source=source)
+
+    @classmethod
+    def from_json_doc(cls, doc, *, source: str = "<document>") -> "HardwareConfig":
+        """Validate an already parsed JSON document (see :meth:`from_json`)."""
         try:
             expect(isinstance(doc, dict), "top level", "a JSON object", type(doc).__name__)
             expect(doc.get("format") == CONFIG_FORMAT, "format", repr(CONFIG_FORMAT), doc.get("format"))
@@ -157,7 +162,8 @@ class HardwareConfig:
                        v)
                 omap[e["key"]] = OutputChannel(**v)
             expect(isinstance(extra["metadata"], dict), "spikefleet.metadata", "an object", extra["metadata"])
-            return cls(config, imap, omap, extra["metadata"])
+            check_metadata(extra["metadata"], n_chips=len(config.chips))
+            return cls(config, imap, omap, extra["metadata"], source=source)
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
 
@@ -171,13 +177,108 @@ class HardwareConfig:
 
     @classmethod
     def load(cls, path) -> "HardwareConfig":
+        """Read and validate a configuration file (:meth:`from_json`); errors name the file."""
+        from ...fileio import read_text
+
         path = Path(path)
+        return cls.from_json(read_text(path, "hardware configuration file (JSON)"), source=str(path))
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and -1e300 < x < 1e300
+
+
+def _mapping_of(value, path: str, check_item) -> None:
+    expect(isinstance(value, dict), path, "an object", type(value).__name__)
+    for k, v in value.items():
+        check_item(v, f"{path}.{k}")
+
+
+def _nesting(value, stop: int = 33) -> int:
+    """Nesting depth of a JSON value (iterative; stops counting at ``stop``)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest >= stop:
+            break
+        if isinstance(v, Mapping):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend((x, d + 1) for x in v)
+    return deepest
+
+
+def check_metadata(meta: Mapping, *, n_chips: int) -> None:
+    """Validate the ``spikefleet.metadata`` fields that inspection and the reverse mapping read.
+
+    Every field is optional (:func:`deploy` writes all of them; older or hand-made files may not);
+    present ones must have the documented types: ``spec`` a :class:`HardwareSpec` dict with the
+    alias layout (4 cores × 256 neurons, 64 CAM, 4 SRAM per neuron) and ``n_chips`` = the number of
+    chips; ``i_scale`` (A) and ``dt`` (s) positive numbers; ``recurrent`` a boolean; ``surrogate`` a
+    DynapSim surrogate; ``max_spikes`` null or an integer >= 1; ``layout`` {core: {layout constant:
+    positive number}}; ``calibration`` {core: object}; ``bias_translation`` {core: {"requested": {bias:
+    number or null}, "codes": {bias: [coarse, fine]}}}; ``quantization`` {"loss": [numbers], "notes": [...]}.
+    """
+    from ...neurons.dynapse2 import SURROGATES
+
+    m = "spikefleet.metadata"
+    expect(_nesting(meta) <= 32, m, "objects and arrays nested at most 32 levels deep", "deeper nesting")
+    if "spec" in meta:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"hardware configuration: expected a readable UTF-8 JSON file, got {str(path)!r} "
-                              f"({exc})") from None
-        return cls.from_json(text, source=str(path))
+            spec = HardwareSpec.from_dict(meta["spec"])
+        except (TypeError, ValueError, OverflowError) as exc:  # ConfigError is a ValueError
+            raise ConfigError(f"{m}.spec: expected a HardwareSpec object, got an invalid one ({exc})") from None
+        layout = ("cores_per_chip", "neurons_per_core", "cam_per_neuron", "sram_per_neuron", "n_tags", "max_hop",
+                  "weight_bits", "n_coarse", "n_fine")
+        default = HardwareSpec()
+        differ = [f for f in layout if getattr(spec, f) != getattr(default, f)]
+        expect(not differ, f"{m}.spec", f"the DYNAP-SE2 layout of the configuration ({', '.join(layout)} as in "
+               "HardwareSpec())", {f: getattr(spec, f) for f in differ})
+        expect(spec.n_chips == n_chips, f"{m}.spec.n_chips", f"the number of chips in value0 ({n_chips})",
+               spec.n_chips)
+    for key in ("i_scale", "dt"):
+        if key in meta:
+            expect(_is_num(meta[key]) and meta[key] > 0, f"{m}.{key}", "a positive number", meta[key])
+    if "recurrent" in meta:
+        expect(isinstance(meta["recurrent"], bool), f"{m}.recurrent", "true or false", meta["recurrent"])
+    if "surrogate" in meta:
+        expect(meta["surrogate"] in SURROGATES, f"{m}.surrogate", f"one of {list(SURROGATES)}", meta["surrogate"])
+    if meta.get("max_spikes") is not None:
+        v = meta["max_spikes"]
+        expect(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{m}.max_spikes", "null or an integer >= 1",
+               v)
+
+    def layout_item(v, path):
+        _mapping_of(v, path, lambda x, p: expect(_is_num(x) and x > 0, p, "a positive number", x))
+        unknown = sorted(set(v) - set(LAYOUT_PARAMETERS))
+        expect(not unknown, path, f"layout constants from {list(LAYOUT_PARAMETERS)}", unknown)
+
+    def translation_item(v, path):
+        expect(isinstance(v, dict), path, "an object", type(v).__name__)
+        if "requested" in v:
+            _mapping_of(v["requested"], f"{path}.requested",
+                        lambda x, p: expect(x is None or _is_num(x), p, "a current in A or null", x))
+        if "codes" in v:
+            _mapping_of(v["codes"], f"{path}.codes", lambda x, p: expect(
+                isinstance(x, list) and len(x) == 2 and all(isinstance(c, int) and not isinstance(c, bool) for c in x),
+                p, "a [coarse, fine] pair of integers", x))
+
+    if "layout" in meta:
+        _mapping_of(meta["layout"], f"{m}.layout", layout_item)
+    if "calibration" in meta:
+        _mapping_of(meta["calibration"], f"{m}.calibration",
+                    lambda v, p: expect(isinstance(v, dict), p, "an object (calibration provenance)", v))
+    if "bias_translation" in meta:
+        _mapping_of(meta["bias_translation"], f"{m}.bias_translation", translation_item)
+    if "quantization" in meta:
+        q = meta["quantization"]
+        expect(isinstance(q, dict), f"{m}.quantization", "an object", type(q).__name__)
+        if "loss" in q:
+            expect(isinstance(q["loss"], list) and all(_is_num(x) for x in q["loss"]), f"{m}.quantization.loss",
+                   "a list of numbers (one per core)", q["loss"])
+        if "notes" in q:
+            expect(isinstance(q["notes"], list), f"{m}.quantization.notes", "a list", q["notes"])
 
 
 def _pairs(v, path):

@@ -60,6 +60,7 @@ __all__ = [
 #: The 13 per-core currents set through the bias generator (the other 11 parameters are layout constants).
 CONFIGURABLE_CURRENTS = ("Idc", "If_nmda", "Igain_ahp", "Igain_mem", "Igain_syn", "Ipulse_ahp", "Ipulse", "Iref",
                          "Ispkthr", "Itau_ahp", "Itau_mem", "Itau_syn", "Iw_ahp")
+#: the 11 layout constants (capacitances, Io, κ, U_T, V_th): silicon properties, not set by biases
 LAYOUT_PARAMETERS = tuple(p for p in PARAMETER_NAMES if p not in CONFIGURABLE_CURRENTS)
 #: Every DynapSim parameter is one value per core on the chip.
 SHARED_PARAMETERS = PARAMETER_NAMES
@@ -80,6 +81,7 @@ class Dendrite(enum.IntEnum):
 DENDRITE_SIGN = MappingProxyType({Dendrite.none: 0, Dendrite.ampa: 1, Dendrite.nmda: 1,
                                   Dendrite.gaba: -1, Dendrite.shunt: -1})
 
+#: every code a :class:`Violation` can carry (table in the module docstring)
 VIOLATION_CODES = (
     "neurons_exceed_capacity", "cores_exhausted", "placement_invalid", "tags_exhausted", "fan_in", "fan_out",
     "hop_out_of_range", "core_parameters_differ", "parameter_invalid", "weight_not_finite", "mask_out_of_range",

@@ -38,6 +38,7 @@ from .constraints import HardwareSpec, Violation, group_parameters, raise_if, va
 
 __all__ = ["Placement", "SHARE_MODES", "parameter_matrix", "min_cores", "plan", "place"]
 
+#: how per-core parameters are formed (module docstring)
 SHARE_MODES = ("strict", "average")
 
 

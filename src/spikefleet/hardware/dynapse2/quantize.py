@@ -49,8 +49,11 @@ from ._autoencoder import train_autoencoder
 __all__ = ["CoreQuantization", "quantize", "quantize_alternating", "quantize_autoencoder", "compare_methods",
            "METHODS", "N_BITS", "MAX_CAM_ENTRIES"]
 
+#: weight bits per synapse (masks 0..15)
 N_BITS = 4
+#: CAM entries (allocated incoming synapses) per neuron
 MAX_CAM_ENTRIES = 64
+#: quantisation methods (module docstring)
 METHODS = ("alternating", "autoencoder")
 #: Row q: the bits of mask q (bit b ↔ Iw_b, LSB first), shape [16, 4].
 SUBSETS = _alt.SUBSETS

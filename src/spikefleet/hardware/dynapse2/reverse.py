@@ -39,7 +39,7 @@ import numpy as np
 
 from ...errors import ConfigError, expect
 from ...neurons.dynapse2 import I_SCALE, LAYOUT_DEFAULTS, DynapSE2
-from .biases import codes_to_currents, parametric_generator
+from .biases import BIASES, codes_to_currents, parametric_generator
 from .constraints import DENDRITE_SIGN, LAYOUT_PARAMETERS, Dendrite, HardwareSpec
 from .routing import bits_to_mask
 from .samna_alias import EMPTY_NEURON, Dynapse2Configuration
@@ -106,7 +106,19 @@ def _signs(dendrites: np.ndarray) -> np.ndarray:
 def recover(config, *, input_channel_map: Optional[Mapping] = None, output_channel_map: Optional[Mapping] = None,
             generator=None, spec: Optional[HardwareSpec] = None) -> RecoveredDesign:
     """Read a :class:`~.config.HardwareConfig` (or an alias ``Dynapse2Configuration`` plus optional maps)
-    back into a :class:`RecoveredDesign` (module docstring)."""
+    back into a :class:`RecoveredDesign` (module docstring). Inconsistent configurations raise
+    :class:`~spikefleet.errors.ConfigError` naming the configuration's ``source`` (its file)."""
+    try:
+        return _recover(config, input_channel_map=input_channel_map, output_channel_map=output_channel_map,
+                        generator=generator, spec=spec)
+    except ConfigError as exc:
+        source = getattr(config, "source", None)
+        if source is None or str(exc).startswith(f"{source}:"):
+            raise
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _recover(config, *, input_channel_map, output_channel_map, generator, spec) -> RecoveredDesign:
     alias = getattr(config, "configuration", config)
     expect(type(alias) is Dynapse2Configuration, "config", "a HardwareConfig or a Dynapse2Configuration",
            type(alias).__name__)
@@ -197,6 +209,9 @@ def recover(config, *, input_channel_map: Optional[Mapping] = None, output_chann
     for ch, k, _ in addresses:
         g = ch * spec.cores_per_chip + k
         if g not in currents:
+            missing = [b.chip_name for b in BIASES if b.chip_name not in alias.chips[ch].cores[k].parameters]
+            expect(not missing, f"chip {ch} core {k} parameters", f"all {len(BIASES)} simulated biases of a core "
+                   "with deployed neurons", f"{len(missing)} missing, e.g. {missing[:3]}")
             currents[g] = codes_to_currents(alias.chips[ch].cores[k].codes(), generator=gen, ignore_unknown=True)
     arr = lambda i: np.array([a[i] for a in addresses], np.int64)  # noqa: E731
     latch = np.array([found.get(a, empty)[2] for a in addresses], bool)
@@ -223,7 +238,19 @@ def network_from_config(config, *, input_channel_map: Optional[Mapping] = None,
                         I_scale: Optional[float] = None, dt: Optional[float] = None, spec=None):
     """The :class:`~spikefleet.network_dynapse2.DynapSE2Network` that simulates the configuration
     (module docstring); arguments as :func:`recover`, plus ``I_scale`` / ``dt`` overrides
-    (default: the metadata, else 1e-8 A / 1 ms)."""
+    (default: the metadata, else 1e-8 A / 1 ms). Errors name the configuration's ``source``."""
+    try:
+        return _network_from_config(config, input_channel_map=input_channel_map,
+                                    output_channel_map=output_channel_map, generator=generator, I_scale=I_scale,
+                                    dt=dt, spec=spec)
+    except ConfigError as exc:
+        source = getattr(config, "source", None)
+        if source is None or str(exc).startswith(f"{source}:"):
+            raise
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _network_from_config(config, *, input_channel_map, output_channel_map, generator, I_scale, dt, spec):
     from ...network_dynapse2 import DynapSE2Config, DynapSE2Network
 
     meta = getattr(config, "metadata", {})

@@ -79,6 +79,8 @@ class OutputChannel(NamedTuple):
 
 
 class TagLayout(NamedTuple):
+    """Tag ranges of a deployment: input channels, recurrent (neuron) tags and the tags reserved for outputs."""
+
     input: range
     recurrent: range
     output: range

@@ -38,6 +38,7 @@ from .routing import Destination
 __all__ = ["Event", "raster_to_events", "control_events", "bin_events", "discharge_configuration",
            "DISCHARGE_BIASES", "DynapSE2Board", "find_boards"]
 
+#: chip bias -> (coarse, fine) of the discharge configuration applied between runs
 DISCHARGE_BIASES = {name: (5, 255) for name in ("SOIF_LEAK_N", "DEAM_ETAU_P", "DEGA_ITAU_P", "DENM_ETAU_P",
                                                 "DESC_ITAU_P")}
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Mapping
 
-from ...errors import ConfigError, expect
+from ...errors import ConfigError, expect, shown
 from .constraints import Dendrite, HardwareSpec
 
 __all__ = ["Dynapse2Parameter", "Dynapse2Synapse", "Dynapse2Destination", "Dynapse2Neuron", "Dynapse2Core",
@@ -44,6 +44,7 @@ _HW = HardwareSpec()
 N_SYNAPSES, N_DESTINATIONS = _HW.cam_per_neuron, _HW.sram_per_neuron
 N_NEURONS, N_CORES = _HW.neurons_per_core, _HW.cores_per_chip
 _DENDRITES = frozenset(int(d) for d in Dendrite)
+#: the 14 per-neuron latch flags of a samna ``Dynapse2Neuron``
 LATCHES = ("latch_so_dc", "latch_so_adaptation", "latch_soif_kill", "latch_coho_ca_mem", "latch_ho_enable",
            "latch_ho_so_de", "latch_deam_ampa", "latch_denm_nmda", "latch_de_conductance", "latch_deam_alpha",
            "latch_denm_alpha", "latch_de_mux", "latch_soif_type", "latch_ho_active")
@@ -261,15 +262,17 @@ class Dynapse2Configuration:
         return json.dumps({"value0": to_json_obj(self)}, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> "Dynapse2Configuration":
+    def from_json(cls, text: str, *, source: str = "Dynapse2Configuration JSON") -> "Dynapse2Configuration":
+        """Parse samna-style JSON (:meth:`to_json`); errors name ``source`` (e.g. the file) and the field."""
+        from ...fileio import parse_json
+
+        doc = parse_json(text, source)
         try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"Dynapse2Configuration JSON: expected valid JSON, got a parse error at line "
-                              f"{exc.lineno}: {exc.msg}") from None
-        expect(isinstance(doc, dict) and "value0" in doc, "Dynapse2Configuration JSON", 'an object {"value0": …}',
-               type(doc).__name__)
-        return from_json_obj(cls, doc["value0"], "value0")
+            expect(isinstance(doc, dict) and "value0" in doc, "top level", 'an object {"value0": …}',
+                   type(doc).__name__)
+            return from_json_obj(cls, doc["value0"], "value0")
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
 
 # ------------------------------------------------------------------------------------- JSON
@@ -317,7 +320,13 @@ _EMPTY_NEURON_JSON = to_json_obj(EMPTY_NEURON)
 
 
 def _freeze(v):
-    return tuple(_freeze(x) for x in v) if isinstance(v, list) else v
+    """A hashable cache key part of a leaf field value: scalars, or a flat list of scalars (anything else, e.g.
+    a hostile list nested 900 deep, raises TypeError: no caching, the field check reports it)."""
+    if isinstance(v, list):
+        if any(isinstance(x, (list, dict)) for x in v):
+            raise TypeError("not a flat list")
+        return tuple(v)
+    return v
 
 
 def from_json_obj(cls, data, path: str, _cache=None):
@@ -328,13 +337,13 @@ def from_json_obj(cls, data, path: str, _cache=None):
     want = {j for _, j in keys}
     missing, extra = sorted(want - set(data)), sorted(set(data) - want)
     expect(not missing and not extra, path, f"the {cls.__name__} fields {sorted(want)}",
-           f"missing {missing}, unknown {extra}")
+           f"missing {shown(missing)}, unknown {shown(extra)}")
     if cls is Dynapse2Neuron and data == _EMPTY_NEURON_JSON:
         return EMPTY_NEURON  # most neurons of a configuration are unused: one C-level comparison
     leaf = cls in (Dynapse2Synapse, Dynapse2Destination, Dynapse2Parameter)
     if leaf:
-        ck = (cls, tuple((k, _freeze(v)) for k, v in data.items()))
         try:
+            ck = (cls, tuple((k, _freeze(v)) for k, v in data.items()))
             if ck in cache:
                 return cache[ck]
         except TypeError:
