@@ -21,11 +21,10 @@ __all__ = ["report_dir", "REPORT_NAME"]
 REPORT_NAME = "report.html"
 
 
-def _designs(store: ResultStore, spec, seed: int) -> tuple[dict, list]:
+def _designs(store: ResultStore, spec, seed: int, done: set) -> tuple[dict, list]:
     from .units import _from_bytes
 
     designs, problems = {}, []
-    done = {r["unit_id"] for r in store.units("train")}
     for design in spec.designs():
         if not design.evaluate:
             continue
@@ -61,9 +60,9 @@ def report_dir(out_dir, out_path=None, *, overwrite: bool = True) -> Path:
                  "condition": r["info"]["condition"], "metrics": r["metrics"]}
                 for r in records if r["kind"] == "eval"]
         seed = spec.seeds[0]
-        designs, problems = _designs(store, spec, seed)
-        summary = summarize_store(store, spec)
         done = {r["unit_id"] for r in records}
+        designs, problems = _designs(store, spec, seed, done)
+        summary = summarize_store(store, spec)
     finally:
         store.close()
     missing = [u.unit_id for u in build_units(spec) if u.unit_id not in done]

@@ -103,6 +103,15 @@ def _signs(dendrites: np.ndarray) -> np.ndarray:
     return out
 
 
+def _raise_naming_source(config, exc: ConfigError):
+    """Re-raise ``exc`` with the configuration's ``source`` (its file) in front, unless it is unknown or
+    already named."""
+    source = getattr(config, "source", None)
+    if source is None or str(exc).startswith(f"{source}:"):
+        raise exc
+    raise ConfigError(f"{source}: {exc}") from None
+
+
 def recover(config, *, input_channel_map: Optional[Mapping] = None, output_channel_map: Optional[Mapping] = None,
             generator=None, spec: Optional[HardwareSpec] = None) -> RecoveredDesign:
     """Read a :class:`~.config.HardwareConfig` (or an alias ``Dynapse2Configuration`` plus optional maps)
@@ -112,10 +121,7 @@ def recover(config, *, input_channel_map: Optional[Mapping] = None, output_chann
         return _recover(config, input_channel_map=input_channel_map, output_channel_map=output_channel_map,
                         generator=generator, spec=spec)
     except ConfigError as exc:
-        source = getattr(config, "source", None)
-        if source is None or str(exc).startswith(f"{source}:"):
-            raise
-        raise ConfigError(f"{source}: {exc}") from None
+        _raise_naming_source(config, exc)
 
 
 def _recover(config, *, input_channel_map, output_channel_map, generator, spec) -> RecoveredDesign:
@@ -244,10 +250,7 @@ def network_from_config(config, *, input_channel_map: Optional[Mapping] = None,
                                     output_channel_map=output_channel_map, generator=generator, I_scale=I_scale,
                                     dt=dt, spec=spec)
     except ConfigError as exc:
-        source = getattr(config, "source", None)
-        if source is None or str(exc).startswith(f"{source}:"):
-            raise
-        raise ConfigError(f"{source}: {exc}") from None
+        _raise_naming_source(config, exc)
 
 
 def _network_from_config(config, *, input_channel_map, output_channel_map, generator, I_scale, dt, spec):
