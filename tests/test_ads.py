@@ -262,6 +262,99 @@ def test_scan_over_trials_equals_loop(rule):
     assert metrics["mse"].shape == (3,)
 
 
+def np_parallel(p, cfg, v0, c_tildes, xhats, k, eta, block):
+    """The "parallel" rule transcribed from its docstring: B samples side by side from the
+    initial state, one shared Ω^s fixed within blocks of ``block`` steps, then
+    Ω^s += η Σ_b Σ_t r_b[t] ε_b[t]ᵀ off the diagonal. A spike of step t reaches the slow synapse
+    at step t+1 with the Ω^s in force then (the core's bookkeeping)."""
+    om = np.array(p["Om_s"], np.float64)
+    b, steps = c_tildes.shape[:2]
+    n = v0.shape[0]
+    a_s, a_f, a_r = (math.exp(-cfg.dt / tau) for tau in (cfg.tau_s, cfg.tau_f, cfg.tau_r))
+    st = [{"V": np.asarray(v0, np.float64), "Is": np.zeros(n), "If": np.zeros(n), "Ik": np.zeros(n),
+           "r": np.zeros(n), "o": np.zeros(n)} for _ in range(b)]
+    pending = np.zeros((n, n))
+    for t in range(steps):
+        if t and t % block == 0:
+            om += eta * pending * (1 - np.eye(n))
+            pending[:] = 0.0
+        for s, c_tilde, xhat in zip(st, c_tildes, xhats):
+            s["Is"] = a_s * s["Is"] + om.T @ s["o"] / cfg.tau_s
+            s["If"] = a_f * s["If"] + p["Om_f"] @ s["o"] / cfg.tau_f
+            current = s["Is"] + s["If"] + s["Ik"] + p["W_in"].T @ c_tilde[t]
+            v = s["V"] + cfg.dt / cfg.tau_mem * (cfg.v_rest - s["V"] + current)
+            s["o"] = (v >= cfg.v_th).astype(np.float64)
+            s["r"] = a_r * s["r"] + s["o"] / cfg.tau_r
+            s["V"] = np.where(s["o"] > 0, cfg.v_reset, v)
+            eps = p["W_in"].T @ (xhat[t] - p["W_out"].T @ s["r"])
+            s["Ik"] = k * eps
+            pending += np.outer(s["r"], eps)
+    return om + eta * pending * (1 - np.eye(n))
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("block", [7, 60])
+def test_parallel_rule_matches_numpy_loop(fast, block):
+    net, inputs, xhat, p, c_tilde = _learning_case(fast)
+    batch_in = np.stack([inputs, 0.7 * inputs, inputs[::-1]])
+    batch_x = np.stack([xhat, -xhat, xhat[::-1]])
+    c_tildes = np.stack([c_tilde, 0.7 * c_tilde, c_tilde[::-1]])
+    k, eta = 30.0, 2e-3
+    om, metrics = ads._parallel_run(net, net.core.w_rec, jnp.asarray(batch_in), jnp.asarray(batch_x), k, eta, block)
+    om_ref = np_parallel(p, net.config, np.asarray(net.core.neurons.v_init), c_tildes, batch_x, k, eta, block)
+    assert np.abs(om_ref).max() > 1e-3
+    assert np.linalg.norm(np.asarray(om, np.float64) - om_ref) / np.linalg.norm(om_ref) < 1e-5
+    assert metrics["e_rec"].shape == (3,)
+    # without learning every sample is the plain feedback run of its own
+    _, m0 = ads._parallel_run(net, net.core.w_rec, jnp.asarray(batch_in), jnp.asarray(batch_x), k, 0.0, block)
+    for i in range(3):
+        ref = ads._feedback_run(net, net.core.w_rec, jnp.asarray(batch_in[i]), jnp.asarray(batch_x[i]), k)[0]
+        np.testing.assert_allclose(m0["e_rec"][i], ref["e_rec"], rtol=1e-5)
+        np.testing.assert_allclose(m0["rate_hz"][i], ref["rate_hz"], rtol=1e-6)
+
+
+def test_parallel_learn_trials_groups_and_validation():
+    teacher, config, key = small(n_hat=3, n=10, seed=2)
+    net = ads.build_ads(teacher, dataclasses.replace(config, rule="parallel", parallel=2), key)
+    _, inputs, xhat, _, _ = _learning_case()
+    batch_in = np.stack([inputs, -inputs, 0.5 * inputs, inputs[::-1]])
+    batch_x = np.stack([xhat, xhat[:, ::-1], -xhat, xhat[::-1]])
+    ks, etas = np.array([30.0, 99.0, 20.0, 99.0]), np.array([1e-3, 9.0, 2e-3, 9.0])  # 2nd of a group: unused
+    grouped, metrics = ads.learn_trials(net, batch_in, batch_x, ks, etas, rule="parallel")
+    w = net.core.w_rec
+    for g in range(2):
+        w, _ = ads._parallel_run(net, w, jnp.asarray(batch_in[2 * g:2 * g + 2]), jnp.asarray(batch_x[2 * g:2 * g + 2]),
+                                 ks[2 * g], etas[2 * g])
+    np.testing.assert_allclose(grouped.w_slow, w, rtol=1e-5, atol=1e-9)
+    assert metrics["e_rec"].shape == (4,)
+    with pytest.raises(ConfigError, match="multiple of config.parallel"):
+        ads.learn_trials(net, batch_in[:3], batch_x[:3], ks[:3], etas[:3], rule="parallel")
+    with pytest.raises(ConfigError, match="parallel"):
+        ads.ADSConfig(parallel=2)  # needs rule 'parallel'
+    with pytest.raises(ConfigError, match="trials_per_epoch"):
+        ads.ADSConfig(rule="parallel", parallel=4, trials_per_epoch=10)
+
+
+def test_train_ads_on_a_fixed_training_set_cycles_it():
+    task = get_task("xor", config=XorConfig(duration=0.3))
+    teacher, _, _ = small(n_hat=6, n=16, seed=5)
+    cfg = ads.ADSConfig(n=16, epochs=1, trials_per_epoch=8, val_trials=4, eta=1e-4, rule="parallel", parallel=2)
+    fixed = np.asarray(task.generate(2, 77).inputs)
+    net, info = ads.train_ads(teacher, task, cfg, seed=1, progress=False, train_inputs=fixed)
+    # the same 8 presentations by hand: groups (0,1) x 4, k and η of the schedule
+    ref = ads.build_ads(teacher, cfg, jax.random.PRNGKey(seed_stream(1, 5)))
+    ks, etas = ads.k_values(ref.config, 8), ads.eta_values(ref.config, 8)
+    w = ref.core.w_rec
+    xhat = ads.teacher_dynamics(teacher, fixed)
+    for g in range(4):
+        w, _ = ads._parallel_run(ref, w, jnp.asarray(fixed), xhat, ks[2 * g], etas[2 * g])
+    assert info["best_epoch"] == 1  # one epoch: the trained network is returned
+    np.testing.assert_allclose(net.w_slow, w, rtol=1e-4, atol=1e-9)
+    assert not np.allclose(net.w_slow, 0.0)
+    with pytest.raises(ConfigError, match="train_inputs"):
+        ads.train_ads(teacher, task, cfg, seed=1, progress=False, train_inputs=np.zeros((2, 10, 3)))
+
+
 # ------------------------------------------------------------------------------- schedules
 def test_step_k_schedule():
     cfg = ads.ADSConfig(k0=200.0, k_schedule="step")

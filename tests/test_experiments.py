@@ -106,6 +106,13 @@ def test_spec_round_trip_and_hash(tmp_path):
     bigger = tiny_dict()
     bigger["fleet"]["chips"] = 4
     assert parse_experiment(bigger).hash() != spec.hash()
+    tuned = tiny_dict()
+    tuned["methods"][2].update(eta=1e-6, k0=3000, parallel=2)
+    tuned_spec = parse_experiment(tuned)
+    ads_design = [m for m in tuned_spec.designs() if m.name == "ads"][0]
+    assert (ads_design.eta, ads_design.k0, ads_design.parallel) == (1e-6, 3000.0, 2)
+    assert parse_experiment(tuned_spec.to_dict()).to_dict() == tuned_spec.to_dict()
+    assert tuned_spec.hash() != spec.hash()
     # no teacher named: an implicit, train-only "teacher" design is added for ads/force
     d = tiny_dict()
     d["methods"] = d["methods"][1:]
@@ -154,6 +161,12 @@ BAD = [
     (_set("methods.2.teacher", "nobody"), "methods[2].teacher: expected the name of a design with method"),
     (_set("methods.2.teacher", "bptt"), "methods[2].teacher: expected the name of a design with method"),
     (_set("methods.2.no_fast", "yes"), "methods[2].no_fast: expected true or false"),
+    (_set("methods.2.eta", 0.0), "methods[2].eta: expected a learning rate in (0, 1]"),
+    (_set("methods.2.eta", 2.0), "methods[2].eta: expected a learning rate in (0, 1]"),
+    (_set("methods.2.k0", -1.0), "methods[2].k0: expected a feedback gain >= 0"),
+    (_set("methods.2.parallel", 0), "methods[2].parallel: expected a positive integer"),
+    (lambda d: d["methods"][2].update(parallel=4, steps=10), "methods[2].steps: expected a multiple of parallel = 4"),
+    (_set("methods.1.eta", 1e-6), "methods[1].eta: expected an option of method 'bptt'"),
     (_set("methods.1.evaluate", 1), "methods[1].evaluate: expected true or false"),
     (lambda d: [m.update(evaluate=False) for m in d["methods"]], "methods: expected at least one design with"),
     (lambda d: (d["methods"][0].update(method="bptt"), d["methods"][2].pop("teacher")),
@@ -464,3 +477,18 @@ def test_report_of_an_output_directory(reference, tmp_path, capsys):
         read_stored_spec(tmp_path)
     assert cli_main(["report", str(tmp_path / "nothing")]) == 2
     assert "no experiment results here" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_shipped_experiment_files_parse_and_build_their_ads_configs(path):
+    from spikefleet.train.wakephrase import ads_config
+
+    spec = load_experiment(path)
+    task = spec.make_task()
+    for design in spec.designs():
+        if design.method == "ads" and task.name == "wakephrase":
+            cfg = ads_config(n=design.n, samples=design.steps or task.n_train, fast=not design.no_fast,
+                             eta=design.eta, k0=design.k0, parallel=design.parallel,
+                             **({"epochs": design.epochs} if design.epochs else {}))
+            assert cfg.trials_per_epoch % cfg.parallel == 0

@@ -104,8 +104,9 @@ def test_claims_numbers_and_verdicts_match_scipy():
 def test_tiny_wakephrase_study_end_to_end(tmp_path):
     from spikefleet.experiments.runner import run_experiment
 
-    spec = parse_experiment_text(BASE.format(teacher_extra="train_seed = 0").replace("seeds = [0, 1]", "seeds = [0]"),
-                                 "wp.toml")
+    text = BASE.format(teacher_extra="train_seed = 0").replace("seeds = [0, 1]", "seeds = [0]")
+    text = text.replace("steps = 1\nepochs = 1", "steps = 4\nepochs = 1\nparallel = 2\neta = 1e-4\nk0 = 50")
+    spec = parse_experiment_text(text, "wp.toml")
     result = run_experiment(spec, tmp_path / "out", workers=1, progress=False)
     assert result.units_total == 3 and result.units_run == 3
     from spikefleet.experiments.store import ResultStore
@@ -117,9 +118,12 @@ def test_tiny_wakephrase_study_end_to_end(tmp_path):
         store.close()
     ads = units["train/ads/seed0"]["info"]
     assert np.isfinite(ads["boundary"]) and ads["test"]["rule"] == "integral" and ads["test"]["trials"] == 4
+    cfg = ads["config"]  # the experiment's ADS options reach the recipe
+    assert (cfg["rule"], cfg["parallel"], cfg["eta"], cfg["k0"], cfg["trials_per_epoch"]) == ("parallel", 2, 1e-4, 50.0, 4)
     assert units["train/teacher/seed0"]["info"]["test"]["rule"] == "teacher"
     cache = sorted(p.name for p in (tmp_path / "out" / "cache").iterdir())
     assert any("-test-s0-n4.npz" in c for c in cache) and any("-validation-s0-n4.npz" in c for c in cache)
+    assert any("-train-s0-n4.npz" in c for c in cache)  # teacher and ADS train on the fixed set
     # the cached test set is the task's split "test" under seed_stream(0, TEST)
     from spikefleet import seeds
     from spikefleet.seeds import seed_stream
@@ -131,3 +135,18 @@ def test_tiny_wakephrase_study_end_to_end(tmp_path):
         np.testing.assert_array_equal(z["labels"], direct.labels)
     row = result.rows[0]
     assert row["design"] == "ads" and row["chips"] == 1 and row["agreement"] is not None
+
+
+def test_schedule_puts_training_of_a_later_seed_before_evaluations_of_an_earlier_one():
+    from spikefleet.experiments.runner import schedule
+
+    text = BASE.format(teacher_extra="train_seed = 0").replace("steps = 1\nepochs = 1", "epochs = 4")
+    text = text.replace("n = 8", "n = 512").replace("mismatch = [0.0]", "mismatch = [0.0, 0.1, 0.2]")
+    spec = parse_experiment_text(text, "wp.toml")
+    order = [u.unit_id for u in schedule(spec, build_units(spec))]
+    assert order[0] == "train/teacher/seed0"  # every chain starts there
+    first_eval = min(i for i, u in enumerate(order) if u.startswith("eval/"))
+    assert order.index("train/ads/seed1") < first_eval  # not seed-major
+    # equal costs keep the seed order
+    evals = [u for u in order if u.startswith("eval/")]
+    assert [u.split("/")[2] for u in evals] == ["seed0"] * 3 + ["seed1"] * 3

@@ -203,17 +203,23 @@ def run_experiment(spec=None, out_dir=None, *, backend: str = "local", workers: 
                              units_run=ran, units_skipped=skipped, seconds=time.perf_counter() - start)
 
 
+def schedule(spec, units) -> list:
+    """``units`` in submission order: the longest chain of work first, across seeds (critical
+    path first: a long training unit of a later seed does not wait behind the evaluations of an
+    earlier one); ties in the spec's seed order. A unit is submitted once its dependencies are
+    recorded, so this is a priority order, not a guarantee."""
+    rank = priorities(spec, build_units(spec))
+    seed_order = {seed: i for i, seed in enumerate(spec.seeds)}
+    return sorted(units, key=lambda u: (-rank[u.unit_id], seed_order[u.seed]))
+
+
 def _run_units(spec, store, pending, done, *, units_total, backend, workers, address, progress) -> int:
     from tqdm.auto import tqdm
 
     from .backends import make_backend
 
     spec_dict = spec.to_dict()
-    rank = priorities(spec, build_units(spec))
-    seed_order = {seed: i for i, seed in enumerate(spec.seeds)}
-    # per seed in spec order, the longest chain of work first (seed-major also keeps workers from
-    # compiling the same function at the same time for two seeds)
-    pending = sorted(pending, key=lambda u: (seed_order[u.seed], -rank[u.unit_id]))
+    pending = schedule(spec, pending)
     runner = make_backend(backend, workers, address)
     store.begin_run(runner.name, workers)
     bar = tqdm(total=units_total, initial=units_total - len(pending), unit="unit", desc=spec.name,

@@ -38,10 +38,12 @@ Every design may set ``evaluate = false`` (train only, e.g. a teacher named by a
 designs) and ``train_seed = S`` (train it once, from seed ``S``, and give that one design to every
 seed: the paper's single teacher shared by all instances). Options per method (anything else is an
 error): ``teacher``: steps, hidden; ``bptt``: steps, hidden, robust, robust_profile, robust_level,
-robust_chips; ``ads``: steps, epochs, n, no_fast, teacher; ``force``: steps, epochs, n, teacher;
-``reservoir``: steps, n. ``steps`` means optimiser steps (teacher, bptt), trials of one training
-epoch (ads, force; ``epochs`` of them, default 1 when ``steps`` is set) or training trials
-(reservoir).
+robust_chips; ``ads``: steps, epochs, n, no_fast, teacher, eta, k0, parallel; ``force``: steps,
+epochs, n, teacher; ``reservoir``: steps, n. ``steps`` means optimiser steps (teacher, bptt),
+trials of one training epoch (ads, force; ``epochs`` of them, default 1 when ``steps`` is set) or
+training trials (reservoir). ADS options ``eta`` (learning rate), ``k0`` (initial feedback gain)
+and ``parallel`` (``P > 1``: the ``"parallel"`` rule of :mod:`spikefleet.train.ads`, ``P``
+samples learned concurrently) override the task's recipe (:func:`spikefleet.train.wakephrase.ads_config`).
 
 Tasks: ``xor`` (options: the fields of ``XorConfig``) and ``wakephrase`` (options ``source``,
 ``preset``, ``keyword``, ``n_train``, ``n_validation``; the study of
@@ -91,7 +93,7 @@ _NAME_RULE = "a name of 1-64 letters, digits, '-', '_' or '.' (starting with a l
 METHOD_OPTIONS = {
     "teacher": ("steps", "hidden", "train_seed"),
     "bptt": ("steps", "hidden", "robust", "robust_profile", "robust_level", "robust_chips", "train_seed"),
-    "ads": ("steps", "epochs", "n", "no_fast", "teacher", "train_seed"),
+    "ads": ("steps", "epochs", "n", "no_fast", "teacher", "train_seed", "eta", "k0", "parallel"),
     "force": ("steps", "epochs", "n", "teacher", "train_seed"),
     "reservoir": ("steps", "n", "train_seed"),
 }
@@ -167,6 +169,9 @@ class MethodSpec:
     evaluate: bool = True  # False: train only (e.g. a teacher), no fleet evaluation
     epochs: Optional[int] = None  # ads/force: passes of `steps` fresh trials
     train_seed: Optional[int] = None  # train once from this seed and use it for every experiment seed
+    eta: Optional[float] = None  # ads: learning rate of the slow weights (per sample and step)
+    k0: Optional[float] = None  # ads: initial error-feedback gain of the step schedule
+    parallel: Optional[int] = None  # ads: concurrent samples of the 'parallel' rule (1 = the online rule)
 
     def to_dict(self) -> dict:
         d = {"name": self.name, "method": self.method, "evaluate": self.evaluate}
@@ -341,9 +346,15 @@ def _method(r: _Reader, value, path: str) -> MethodSpec:
             _fail(r.source, f"{path}.{key}", f"an option of method {method!r}: {list(METHOD_OPTIONS[method])}",
                   f"<{key!r}>", f"remove {key!r} from design {name!r}")
     kw = {}
-    for key in ("steps", "hidden", "n", "robust_chips", "epochs"):
+    for key in ("steps", "hidden", "n", "robust_chips", "epochs", "parallel"):
         if key in value:
             kw[key] = r.num(value[key], f"{path}.{key}", 1, integer=True, what="a positive integer")
+    if "eta" in value:
+        kw["eta"] = r.num(value["eta"], f"{path}.eta", 0.0, 1.0, what="a learning rate in (0, 1]")
+        if kw["eta"] == 0.0:
+            _fail(r.source, f"{path}.eta", "a learning rate in (0, 1]", value["eta"], "use e.g. 1e-6")
+    if "k0" in value:
+        kw["k0"] = r.num(value["k0"], f"{path}.k0", 0.0, what="a feedback gain >= 0")
     if "train_seed" in value:
         kw["train_seed"] = r.num(value["train_seed"], f"{path}.train_seed", 0, 2**32 - 1, integer=True,
                                  what="a non-negative integer")
@@ -365,6 +376,9 @@ def _method(r: _Reader, value, path: str) -> MethodSpec:
     if "teacher" in value:
         kw["teacher"] = r.name(value["teacher"], f"{path}.teacher")
     spec = MethodSpec(name=name, method=method, **kw)
+    if spec.parallel and spec.parallel > 1 and spec.steps is not None and spec.steps % spec.parallel:
+        _fail(r.source, f"{path}.steps", f"a multiple of parallel = {spec.parallel} (whole groups of concurrent "
+              "samples)", spec.steps, f"use {max(spec.parallel, spec.steps - spec.steps % spec.parallel)}")
     if spec.robust == "noise" and 32 % spec.robust_chips:
         _fail(r.source, f"{path}.robust_chips", "a divisor of the batch size 32", spec.robust_chips,
               "use 1, 2, 4, 8, 16 or 32")

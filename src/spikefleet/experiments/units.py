@@ -87,7 +87,12 @@ def estimated_cost(spec, unit: Unit) -> float:
     if unit.kind == "train":
         cost = _TRAIN_COST[design.method]
         if design.method == "ads":
-            return cost * (design.steps or 10000) / 1000 * (size / 320) ** 2
+            task = spec.make_task()
+            per_epoch = design.steps or (task.n_train if task.name == "wakephrase" else None)
+            trials = (design.epochs or 1) * per_epoch if per_epoch else 10000
+            length = 5.0 if task.name == "wakephrase" else 1.0  # seconds per sample (XOR: about 1 s)
+            speed = 3.0 if (design.parallel or 1) > 1 else 1.0  # the parallel rule on CPUs, measured
+            return cost * trials / 1000 * length / speed * (size / 320) ** 2
         if design.method in ("teacher", "bptt") and design.steps:
             cost *= design.steps / 400
         return cost * (1.7 if design.robust != "none" else 1.0)
@@ -158,7 +163,7 @@ def _train_wakephrase(spec, task, design, seed: int, teacher_bytes: bytes | None
 
     val = wr.dataset(task, "validation", task.n_validation, seed, cache_dir)
     train = None
-    if design.method in ("teacher", "bptt"):
+    if design.method in ("teacher", "bptt", "ads"):
         train = wr.dataset(task, "train", task.n_train, seed, cache_dir)
     if design.method == "teacher":
         kw = {k: v for k, v in (("steps", design.steps), ("hidden", design.hidden)) if v is not None}
@@ -172,7 +177,8 @@ def _train_wakephrase(spec, task, design, seed: int, teacher_bytes: bytes | None
         teacher = _from_bytes(teacher_bytes, kind="rate") if teacher_bytes is not None else None
         model, info = wr.train_method(design.method, task, seed, train=train, val=val, teacher=teacher, n=design.n,
                                       hidden=design.hidden, steps=design.steps, epochs=design.epochs,
-                                      no_fast=design.no_fast, robustness=robustness)
+                                      no_fast=design.no_fast, robustness=robustness, eta=design.eta,
+                                      k0=design.k0, parallel=design.parallel)
         boundary = info["boundary"]
     test = wr.dataset(task, "test", spec.fleet.trials, seed, cache_dir)
     info["test"] = {"trials": spec.fleet.trials, "rule": "teacher" if boundary is None else "integral",
@@ -200,6 +206,9 @@ def _train(spec, design, seed: int, teacher_bytes: bytes | None, cache_dir=None)
             overrides["n"] = design.n
         if design.method == "ads":
             overrides["fast"] = not design.no_fast
+            overrides.update({k: v for k, v in (("eta", design.eta), ("k0", design.k0)) if v is not None})
+            if design.parallel and design.parallel > 1:
+                overrides.update(rule="parallel", parallel=design.parallel)
         teacher = _from_bytes(teacher_bytes, kind="rate")
         out = train_from_teacher(design.method, task, seed, teacher=teacher, progress=False, **overrides)
         out.info["test"] = test(out.model, task, seed, trials)

@@ -49,6 +49,14 @@ Batched variant (§7, public-Rockpool rule): simulate the sample with feedback a
 learning, ``ΔΩ = Σ_t r[t] ε[t]ᵀ``, zero its diagonal, scale so that ``mean |ΔΩ| = 1`` (mean over
 all N² entries, the zero diagonal included), multiply by ``η`` and add to Ω^s.
 
+Parallel variant (``rule="parallel"``, ``ADSConfig.parallel = P``; not in the paper): ``P``
+samples run side by side from the initial state with one shared Ω^s, which is held fixed within
+blocks of ``K = 50`` steps and then receives the sum of the online updates of all samples and
+steps of the block, ``Ω^s ← Ω^s + η mask∘Σ_b Σ_t r_b[t] ε_b[t]ᵀ``. ``k`` and ``η`` of a group
+are those of its first sample. One simulation of width ``P`` costs about as much as one sample
+on vector hardware, so a training budget of thousands of 5 s samples (the paper's Hey Snips
+schedule) becomes affordable (:mod:`spikefleet.train.wakephrase`).
+
 Schedules (§8): ``k`` constant (XOR, k = 75) or the §8.2 step schedule (``Δk = k0/8``,
 ``n_b = ⌊(k0 − Δk)/Δk⌋ + 1``, ``L = ⌊n_iter/n_b⌋``, ``k_i = max(k0 − Δk ⌊i/L⌋, Δk)``); ``η``
 constant or the tutorial decay ``η_i = η0 e^{−i/b} + 1e−7``, ``b = (n_iter/2)/ln 100``.
@@ -102,7 +110,7 @@ __all__ = [
 K_SCHEDULES = ("constant", "step")
 ETA_SCHEDULES = ("constant", "exp")
 THRESHOLD_NORMS = ("l1", "l2")
-RULES = ("online", "batched")
+RULES = ("online", "batched", "parallel")
 ETA_FLOOR = 1e-7  # additive floor of the exponential η schedule (tutorial)
 LOW_RANK_CHUNK = 50  # steps between folds of the pending low-rank Ω^s update (speed only)
 
@@ -126,6 +134,7 @@ class ADSConfig:
     threshold_norm: str = "l1"
     fast: bool = True
     rule: str = "online"
+    parallel: int = 1
     mu: float = 5e-4
     nu: float = 1e-4
     lambda_d: float = 20.0
@@ -146,7 +155,7 @@ class ADSConfig:
 
     def __post_init__(self):
         name = type(self).__name__
-        for f in ("n", "epochs", "trials_per_epoch", "val_trials"):
+        for f in ("n", "epochs", "trials_per_epoch", "val_trials", "parallel"):
             expect(_is_pos_int(getattr(self, f)), f"{name}.{f}", "a positive integer", getattr(self, f))
         for f in ("n_in", "n_hat", "n_out"):
             v = getattr(self, f)
@@ -167,6 +176,10 @@ class ADSConfig:
         expect(self.threshold_norm in THRESHOLD_NORMS, f"{name}.threshold_norm", f"one of {THRESHOLD_NORMS}",
                self.threshold_norm)
         expect(self.rule in RULES, f"{name}.rule", f"one of {RULES}", self.rule)
+        expect(self.parallel == 1 or self.rule == "parallel", f"{name}.parallel",
+               f"1 unless rule='parallel' (rule={self.rule!r})", self.parallel)
+        expect(self.trials_per_epoch % self.parallel == 0, f"{name}.trials_per_epoch",
+               f"a multiple of parallel = {self.parallel}", self.trials_per_epoch)
         expect(isinstance(self.fast, bool), f"{name}.fast", "True or False", self.fast)
 
     @property
@@ -466,6 +479,71 @@ def _batched_delta(net, w_slow, inputs, target, k, eta):
     return w_slow + jnp.asarray(eta, jnp.float32) * delta, metrics
 
 
+def _parallel_run(net: ADSNetwork, w_slow, inputs, target, k, eta, chunk: int = LOW_RANK_CHUNK):
+    """``B`` samples of the online rule run concurrently (the ``"parallel"`` rule); returns
+    ``(Ω^s, metrics)`` with per-sample metric arrays ``[B]``.
+
+    All ``B`` samples run side by side from the initial state with one shared Ω^s, which is
+    held fixed within each ``K = chunk``-step block and then updated by the sum of the online
+    updates of every sample and step of the block::
+
+        Ω^s ← Ω^s + η · mask ∘ Σ_b Σ_{t ∈ block} r_b[t] ε_b[t]ᵀ
+
+    With ``B = 1`` it differs from the exact online rule only in that an update acts on the
+    slow synapses at the next block boundary instead of two steps later. It is the same
+    local rule, and its sum over a block is what ``B`` copies of the network learning at once
+    would accumulate; it turns a sequence of ``B`` samples into one simulation of width ``B``,
+    which vector hardware runs in about the time of one.
+    """
+    core = net.core
+    w_in = core.w_in
+    n = core.config.n_hidden
+    mask = _offdiag(n)
+    target = jnp.asarray(target, jnp.float32)
+    drives = net.drive(jnp.asarray(inputs, jnp.float32))  # [B, T, M]
+    b, steps, m = target.shape
+    chunk = max(1, min(chunk, steps))
+    n_chunks = -(-steps // chunk)
+    pad = n_chunks * chunk - steps
+
+    def blocks(x):  # [B, T, ...] -> [n_chunks, B, K, ...]
+        x = jnp.concatenate([x, jnp.zeros((b, pad) + x.shape[2:], x.dtype)], axis=1)
+        return jnp.moveaxis(x.reshape((b, n_chunks, chunk) + x.shape[2:]), 1, 0)
+
+    valid = blocks(jnp.ones((b, steps), jnp.float32))  # padded steps do not learn
+    k = jnp.asarray(k, jnp.float32)
+    eta = jnp.asarray(eta, jnp.float32)
+
+    def sample_block(w, state, i_k, c, xhat, ok):
+        core_w = eqx.tree_at(lambda q: q.w_rec, core, w)
+
+        def step(carry, xs):
+            state, i_k = carry
+            c_t, xhat_t, ok_t = xs
+            state, x_tilde, traces = core_w.step(state, c_t, current=i_k)
+            err = xhat_t - x_tilde
+            eps = err @ w_in
+            return (state, k * eps), (traces["r"] * ok_t, eps, err, traces["spikes"].sum())
+
+        (state, i_k), out = jax.lax.scan(step, (state, i_k), (c, xhat, ok))
+        return state, i_k, out
+
+    run_block = jax.vmap(sample_block, in_axes=(None, 0, 0, 0, 0, 0))
+
+    def fold(carry, xs):
+        w, state, i_k = carry
+        state, i_k, (r, eps, err, spikes) = run_block(w, state, i_k, *xs)
+        w = jnp.where(mask, w + eta * jnp.einsum("bkn,bkm->nm", r, eps), 0.0)
+        return (w, state, i_k), (err, spikes)
+
+    state0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (b,) + x.shape), core.init_state())
+    init = (w_slow, state0, jnp.zeros((b, n), jnp.float32))
+    (w, _, _), (err, spikes) = jax.lax.scan(fold, init, (blocks(drives), blocks(target), valid))
+    err = jnp.moveaxis(err, 0, 1).reshape(b, -1, m)[:, :steps]  # [B, T, M]
+    spikes = jnp.moveaxis(spikes, 0, 1).reshape(b, -1)[:, :steps]
+    return w, jax.vmap(lambda e, s, t: _metrics(net, e, s, t))(err, spikes, target)
+
+
 def _one(net, w_slow, inputs, target, k, eta, rule):
     if rule == "online":
         return _online_run(net, w_slow, inputs, target, k, eta)
@@ -495,6 +573,19 @@ def learn_batch_update(net: ADSNetwork, inputs, target_dyn, k, eta):
 
 @eqx.filter_jit
 def _learn_block(net, inputs, targets, ks, etas, rule):
+    if rule == "parallel":  # groups of P concurrent samples; k, η of each group's first sample
+        p = net.config.parallel
+        g = inputs.shape[0] // p
+
+        def group(x):
+            return x.reshape((g, p) + x.shape[1:])
+
+        def body(w, xs):
+            return _parallel_run(net, w, *xs)
+
+        w, metrics = jax.lax.scan(body, net.core.w_rec, (group(inputs), group(targets), ks[::p], etas[::p]))
+        return net.with_slow_weights(w), {name: v.reshape(-1) for name, v in metrics.items()}
+
     def body(w, xs):
         return _one(net, w, *xs, rule)
 
@@ -506,10 +597,14 @@ def learn_trials(net: ADSNetwork, inputs, targets, ks, etas, *, rule: str = "onl
     """Learn on ``B`` samples in sequence inside one jitted ``lax.scan`` (carry = Ω^s).
 
     ``inputs`` [B, T, C], ``targets`` [B, T, N̂], ``ks``/``etas`` [B]. Equivalent to calling
-    :func:`learn_sample` (or :func:`learn_batch_update`) ``B`` times. Returns
-    ``(new_net, metrics)`` with per-sample metric arrays ``[B]``.
+    :func:`learn_sample` (or :func:`learn_batch_update`) ``B`` times; with ``rule="parallel"``
+    the samples are taken in groups of ``net.config.parallel`` learned concurrently (``B`` must be
+    a multiple of it). Returns ``(new_net, metrics)`` with per-sample metric arrays ``[B]``.
     """
     expect(rule in RULES, "rule", f"one of {RULES}", rule)
+    p = net.config.parallel
+    expect(rule != "parallel" or len(inputs) % p == 0, "inputs",
+           f"a multiple of config.parallel = {p} samples for rule 'parallel'", len(inputs))
     return _learn_block(net, jnp.asarray(inputs, jnp.float32), jnp.asarray(targets, jnp.float32),
                         jnp.asarray(ks, jnp.float32), jnp.asarray(etas, jnp.float32), rule)
 
@@ -575,7 +670,7 @@ def training_inputs(task, seed: int, start: int, stop: int) -> np.ndarray:
 
 
 def train_ads(teacher: RateNetwork, task, config: ADSConfig, seed: int, *, progress: bool = True,
-              block: int = 50):
+              block: int = 50, train_inputs=None):
     """Train a Network ADS design on ``task`` to reproduce ``teacher``'s dynamics (spec §8.1).
 
     ``config.epochs × config.trials_per_epoch`` fresh trials, batch size 1, k/η schedules over
@@ -588,6 +683,9 @@ def train_ads(teacher: RateNetwork, task, config: ADSConfig, seed: int, *, progr
     ``validation`` (best metrics), ``history`` (per-epoch validation and training means),
     ``seconds`` (total) and ``seconds_per_1000_trials`` (learning only, first block excluded
     because it includes compilation).
+
+    ``train_inputs`` ``[n, T, C]``: a fixed training set instead of fresh trials; trial ``i``
+    is ``train_inputs[i mod n]`` (epochs pass over the set in order, as in spec §8.2).
     """
     from tqdm.auto import tqdm
 
@@ -595,6 +693,12 @@ def train_ads(teacher: RateNetwork, task, config: ADSConfig, seed: int, *, progr
     expect(_is_pos_int(block), "block", "a positive integer", block)
     for name, obj in (("task", task), ("teacher", teacher)):
         expect(math.isclose(obj.dt, config.dt), f"{name}.dt", f"the ADS time step {config.dt}", obj.dt)
+    if config.rule == "parallel":  # whole groups of concurrent samples per block
+        block = max(1, block // config.parallel) * config.parallel
+    if train_inputs is not None:
+        train_inputs = np.asarray(train_inputs, np.float32)
+        expect(train_inputs.ndim == 3 and len(train_inputs) > 0 and train_inputs.shape[2] == teacher.config.n_in,
+               "train_inputs", f"an array [n, T, {teacher.config.n_in}] with n >= 1", train_inputs.shape)
     t_start = time.perf_counter()
     net = build_ads(teacher, config, jax.random.PRNGKey(seed_stream(seed, ADS_INIT_STREAM)))
     config = net.config
@@ -612,7 +716,10 @@ def train_ads(teacher: RateNetwork, task, config: ADSConfig, seed: int, *, progr
             lo = (epoch - 1) * config.trials_per_epoch
             for start in range(lo, lo + config.trials_per_epoch, block):
                 stop = min(start + block, lo + config.trials_per_epoch)
-                inputs = training_inputs(task, seed, start, stop)
+                if train_inputs is None:
+                    inputs = training_inputs(task, seed, start, stop)
+                else:
+                    inputs = train_inputs[np.arange(start, stop) % len(train_inputs)]
                 k_b, eta_b, real = ks[start:stop], etas[start:stop], stop - start
                 if real < block:
                     pad = block - real

@@ -10,8 +10,9 @@ BPTT; the boundary of every spiking design), test ``split="test"`` (test accurac
 evaluation), each the first ``n`` samples under the seed of its stream:
 ``seed_stream(S, TRAIN | VAL | TEST)``. :func:`dataset` caches them as ``.npz`` files (written
 atomically; the data are a pure function of the generator version, preset, split, seed and
-``n``), so workers synthesise each set once. Network ADS, FORCE and the reservoir are online
-methods that draw fresh training samples (``split="train"``, one seed per trial).
+``n``), so workers synthesise each set once. Network ADS cycles the fixed training set (the
+paper's epochs); FORCE and the reservoir are online methods that draw fresh training samples
+(``split="train"``, one seed per trial).
 
 **Methods** (sizes from the experiment; defaults = the paper's):
 
@@ -19,8 +20,11 @@ methods that draw fresh training samples (``split="train"``, one seed per trial)
   1e3·mean(b²) + (max τ − 15 ms)₊², τ kept in [15 ms, 1 s]; Adam 1e-3, batch 16, gradient-norm
   clip 1; selection on validation accuracy (§3.2).
 * ``ads`` — N = 768, κ = 1.5, A = 1000, η = 1e-5 constant, k step-annealed 200 → 25 over all
-  iterations, batch size 1, 5 epochs (§8.2); ``no_fast``: Ω^f = 0. Model selection on the
-  validation reconstruction error (as for XOR; the paper selects on validation accuracy).
+  iterations, batch size 1, 5 epochs (§8.2); ``no_fast``: Ω^f = 0. As in the paper, the epochs
+  pass over the fixed training set (``steps`` samples per epoch, default all of it, cycled in
+  order). ``eta``, ``k0`` and ``parallel`` override the paper's values (which do not learn on
+  the synthetic corpus; :func:`ads_config`). Model selection on the validation reconstruction
+  error (as for XOR; the paper selects on validation accuracy).
 * ``force`` — N = 768, RLS on the teacher dynamics x̂ (§13.2), up to 15 epochs, patience 2.
 * ``bptt`` — the recurrent LIF recipe of :mod:`spikefleet.train.recipes` on the fixed
   training set (the paper's BPTT network has an extra feed-forward input layer and a teacher-based
@@ -151,13 +155,22 @@ def train_teacher(task, train, val, seed: int, *, steps: int = 2000, hidden: int
 
 # ------------------------------------------------------------------------------- spiking designs
 def ads_config(*, n: int | None = None, samples: int | None = None, epochs: int = 5, fast: bool = True,
-               val_trials: int = 50):
-    """§8.2 Network ADS settings: N = 768, κ = 1.5, A = 1000, η = 1e-5, k 200 → 25 (step)."""
+               val_trials: int = 50, eta: float | None = None, k0: float | None = None, parallel: int | None = None):
+    """§8.2 Network ADS settings: N = 768, κ = 1.5, A = 1000, η = 1e-5, k 200 → 25 (step).
+
+    ``eta``, ``k0`` override the learning rate and the initial feedback gain (the step schedule
+    keeps ``Δk = k0/8``); ``parallel = P > 1`` selects the ``"parallel"`` rule with ``P``
+    concurrent samples (:mod:`spikefleet.train.ads`). On the synthetic corpus the paper's η and
+    k do not work (measured: η = 1e-5 makes Ω^s diverge within 20 samples; k = 200 leaves the
+    reconstruction error of the network *with* feedback at 0.8); the experiment files use
+    η = 1e-6, k0 = 3000 and P = 32 (see ``docs/wakephrase.md``)."""
     from .ads import ADSConfig
 
-    return ADSConfig(n=768 if n is None else n, kappa=1.5, amplitude=1000.0, k0=200.0, k_schedule="step",
-                     eta=1e-5, eta_schedule="constant", fast=fast, epochs=epochs,
-                     trials_per_epoch=400 if samples is None else samples, val_trials=val_trials)
+    par = 1 if parallel is None else int(parallel)
+    return ADSConfig(n=768 if n is None else n, kappa=1.5, amplitude=1000.0, k0=200.0 if k0 is None else float(k0),
+                     k_schedule="step", eta=1e-5 if eta is None else float(eta), eta_schedule="constant", fast=fast,
+                     epochs=epochs, trials_per_epoch=400 if samples is None else samples, val_trials=val_trials,
+                     rule="parallel" if par > 1 else "online", parallel=par)
 
 
 def force_config(*, n: int | None = None, samples: int | None = None, epochs: int = 15, val_trials: int = 50):
@@ -170,13 +183,15 @@ def force_config(*, n: int | None = None, samples: int | None = None, epochs: in
 
 def train_method(method: str, task, seed: int, *, train=None, val, teacher=None, n: int | None = None,
                  hidden: int | None = None, steps: int | None = None, epochs: int | None = None,
-                 no_fast: bool = False, robustness=None, progress: bool = False):
+                 no_fast: bool = False, robustness=None, progress: bool = False, eta: float | None = None,
+                 k0: float | None = None, parallel: int | None = None):
     """Train a spiking design (``bptt`` | ``ads`` | ``force`` | ``reservoir``) for the wake-phrase
     task and fit its integral-rule boundary on ``val``; returns ``(model, info)`` with
     ``info["boundary"]``.
 
     ``steps``: optimiser steps (bptt) or training samples per epoch (ads, force) or training
-    samples (reservoir); ``epochs`` (ads, force): passes of ``steps`` fresh samples.
+    samples (reservoir); ``epochs`` (ads, force): passes of ``steps`` samples (ads: of the fixed
+    training set ``train``, default all of it; force: fresh).
     """
     from .ads import train_ads
     from .force import train_force
@@ -186,8 +201,12 @@ def train_method(method: str, task, seed: int, *, train=None, val, teacher=None,
     if method in ("ads", "force"):
         expect(teacher is not None, "teacher", f"a trained teacher for method {method!r}", None)
         if method == "ads":
-            cfg = ads_config(n=n, samples=steps, fast=not no_fast, **({"epochs": epochs} if epochs else {}))
-            model, info = train_ads(teacher, train_task, cfg, seed, progress=progress)
+            train_inputs = None if train is None else np.asarray(train.inputs, np.float32)
+            if steps is None and train_inputs is not None:
+                steps = len(train_inputs)
+            cfg = ads_config(n=n, samples=steps, fast=not no_fast, eta=eta, k0=k0, parallel=parallel,
+                             **({"epochs": epochs} if epochs else {}))
+            model, info = train_ads(teacher, train_task, cfg, seed, progress=progress, train_inputs=train_inputs)
         else:
             cfg = force_config(n=n, samples=steps, **({"epochs": epochs} if epochs else {}))
             model, info = train_force(teacher, train_task, cfg, seed, progress=progress)
