@@ -166,6 +166,8 @@ BAD = [
     (_set("methods.2.k0", -1.0), "methods[2].k0: expected a feedback gain >= 0"),
     (_set("methods.2.parallel", 0), "methods[2].parallel: expected a positive integer"),
     (lambda d: d["methods"][2].update(parallel=4, steps=10), "methods[2].steps: expected a multiple of parallel = 4"),
+    (lambda d: (d["methods"][2].update(parallel=32), d["methods"][2].pop("steps", None)),
+     "methods[2].parallel: expected a divisor of the default epoch of 500 trials = 500"),
     (_set("methods.1.eta", 1e-6), "methods[1].eta: expected an option of method 'bptt'"),
     (_set("methods.1.evaluate", 1), "methods[1].evaluate: expected true or false"),
     (lambda d: [m.update(evaluate=False) for m in d["methods"]], "methods: expected at least one design with"),

@@ -150,3 +150,13 @@ def test_schedule_puts_training_of_a_later_seed_before_evaluations_of_an_earlier
     # equal costs keep the seed order
     evals = [u for u in order if u.startswith("eval/")]
     assert [u.split("/")[2] for u in evals] == ["seed0"] * 3 + ["seed1"] * 3
+
+
+def test_parallel_must_divide_the_training_set_when_steps_is_left_out():
+    from spikefleet.experiments.spec import ExperimentSpecError
+
+    text = BASE.format(teacher_extra="").replace("steps = 1\nepochs = 1", "epochs = 2\nparallel = 3")
+    with pytest.raises(ExperimentSpecError, match=r"methods\[1\]\.parallel: expected a divisor of task\.n_train = 4"):
+        parse_experiment_text(text, "wp.toml")
+    ok = parse_experiment_text(text.replace("parallel = 3", "parallel = 2"), "wp.toml")
+    assert [d.parallel for d in ok.designs() if d.method == "ads"] == [2]

@@ -437,6 +437,18 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
             m.method in ("ads", "force") and m.teacher is None for m in methods):
         _fail(source, "methods", "no design named 'teacher' unless its method is \"teacher\" (the implicit teacher "
               "of ads/force is called so)", "teacher", "rename that design or set `teacher = ...` on ads/force")
+    for i, m in enumerate(methods):  # the parallel rule learns whole groups: check the default epoch length too
+        if m.method == "ads" and (m.parallel or 1) > 1 and m.steps is None:
+            if task_name == "wakephrase":
+                task_cls = _task_config_class(TASKS[task_name])
+                per_epoch, what = task_cls(**dict(task_config)).n_train, "task.n_train"
+            else:
+                from ..train.ads import ADSConfig
+
+                per_epoch, what = ADSConfig().trials_per_epoch, "the default epoch of 500 trials"
+            if per_epoch % m.parallel:
+                _fail(source, f"methods[{i}].parallel", f"a divisor of {what} = {per_epoch} (or set steps)",
+                      m.parallel, "set steps to a multiple of parallel or choose another parallel")
     fv = r.table(data.get("fleet", {}), "fleet", ("chips", "trials", "chunk", "yield_threshold"))
     fleet = FleetSpec(
         chips=r.num(fv.get("chips", 100), "fleet.chips", 1, integer=True, what="a positive integer"),
