@@ -1,10 +1,8 @@
 """Checkpoint round trip (bit-exact), atomic writes and clear errors on bad files."""
 
-import json
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -70,16 +68,6 @@ def test_wrong_kind_and_missing(tmp_path):
         checkpoint.load(tmp_path / "nope.sfc")
 
 
-def _rewrite(path, mutate):
-    with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files}
-    meta = json.loads(arrays["__meta__"].tobytes())
-    mutate(meta, arrays)
-    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
-
-
 @pytest.mark.parametrize("mutation, message", [
     (lambda m, a: m.update(format_version=99), "format version 99"),
     (lambda m, a: m.update(kind="transformer"), "unknown model kind"),
@@ -88,9 +76,9 @@ def _rewrite(path, mutate):
     (lambda m, a: a.pop("w_rec"), "do not match"),
     (lambda m, a: m["config"].update(n_hidden=-1), "invalid model config"),
 ])
-def test_corrupted_metadata_gives_clear_error(tmp_path, mutation, message):
+def test_corrupted_metadata_gives_clear_error(tmp_path, mutation, message, rewrite_checkpoint):
     path = checkpoint.save(tmp_path / "r.sfc", init_rate(RateConfig(1, 4, 1), jax.random.PRNGKey(0)))
-    _rewrite(path, mutation)
+    rewrite_checkpoint(path, mutation)
     with pytest.raises(CheckpointError, match=message):
         checkpoint.load(path)
 

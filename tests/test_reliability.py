@@ -56,17 +56,6 @@ def files_in(directory: Path) -> list[str]:
 
 
 # =========================================================================== loaders (regressions)
-def _rewrite_checkpoint(path: Path, mutate) -> Path:
-    with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files}
-    meta = json.loads(arrays["__meta__"].tobytes())
-    mutate(meta, arrays)
-    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
-    return path
-
-
 @pytest.mark.parametrize("mutation, message", [
     (lambda m, a: m.update(kind=["rate"]), "unknown model kind"),  # was: TypeError (unhashable)
     (lambda m, a: m.update(format_version=True), "format version True"),  # True == 1 was accepted
@@ -77,8 +66,8 @@ def _rewrite_checkpoint(path: Path, mutate) -> Path:
     (lambda m, a: m["config"].update(unknown_field=1), "invalid model config"),
     (lambda m, a: a.update({"w_in": np.full((1, 4), np.nan, np.float32)}), "parameter w_in holds 4 NaN/inf"),
 ])
-def test_checkpoint_metadata_and_values_are_validated(tmp_path, mutation, message):
-    path = _rewrite_checkpoint(checkpoint.save(tmp_path / "r.sfc", small_rate_net()), mutation)
+def test_checkpoint_metadata_and_values_are_validated(tmp_path, mutation, message, rewrite_checkpoint):
+    path = rewrite_checkpoint(checkpoint.save(tmp_path / "r.sfc", small_rate_net()), mutation)
     start = time.perf_counter()
     with pytest.raises(CheckpointError, match=message) as e:
         checkpoint.load(path)
@@ -86,15 +75,15 @@ def test_checkpoint_metadata_and_values_are_validated(tmp_path, mutation, messag
     assert time.perf_counter() - start < 30  # the size guard refuses before allocating anything
 
 
-def test_checkpoint_plain_npy_and_invalid_dynapse2_values(tmp_path):
+def test_checkpoint_plain_npy_and_invalid_dynapse2_values(tmp_path, rewrite_checkpoint):
     npy = tmp_path / "array.sfc"
     with open(npy, "wb") as fh:
         np.save(fh, np.zeros(3))  # was: TypeError, an ndarray is no context manager
     with pytest.raises(CheckpointError, match=r"array\.sfc: not a zip archive \(a plain \.npy array\)"):
         checkpoint.load(npy)
     net = init_dynapse2(DynapSE2Config(2, 2), jax.random.PRNGKey(0))
-    path = _rewrite_checkpoint(checkpoint.save(tmp_path / "d.sfc", net),
-                               lambda m, a: a.update({"neurons.Itau_mem": np.array([-1e-12, 5e-12], np.float32)}))
+    path = rewrite_checkpoint(checkpoint.save(tmp_path / "d.sfc", net),
+                              lambda m, a: a.update({"neurons.Itau_mem": np.array([-1e-12, 5e-12], np.float32)}))
     with pytest.raises(CheckpointError, match=r"d\.sfc: invalid parameter values \(DynapSE2.Itau_mem: expected "
                                               r"finite values > 0"):
         checkpoint.load(path)  # was: loaded silently (values bypass the constructor's checks)

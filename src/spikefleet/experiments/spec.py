@@ -405,11 +405,12 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
         r.table(task_value, "task", ("name",) + fields, ("name",))
         task_config = tuple(sorted((k, v) for k, v in task_value.items() if k != "name"))
         try:
-            config_cls(**dict(task_config))
+            task_options = config_cls(**dict(task_config))
         except (ConfigError, TypeError, ValueError) as exc:
             _fail(source, "task", f"valid {config_cls.__name__} fields", dict(task_config), f"fix the value ({exc})")
     else:
         task_name = r.string(task_value, "task", tuple(TASKS))
+        task_options = _task_config_class(TASKS[task_name])()
     if task_name not in EXPERIMENT_TASKS:
         _fail(source, "task", f"one of {list(EXPERIMENT_TASKS)} (frozen-noise has its own study, "
               "python -m spikefleet.experiments.frozen_noise)", task_name, "set task = \"xor\" or \"wakephrase\"")
@@ -440,8 +441,7 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
     for i, m in enumerate(methods):  # the parallel rule learns whole groups: check the default epoch length too
         if m.method == "ads" and (m.parallel or 1) > 1 and m.steps is None:
             if task_name == "wakephrase":
-                task_cls = _task_config_class(TASKS[task_name])
-                per_epoch, what = task_cls(**dict(task_config)).n_train, "task.n_train"
+                per_epoch, what = task_options.n_train, "task.n_train"
             else:
                 from ..train.ads import ADSConfig
 

@@ -201,7 +201,7 @@ def train_method(method: str, task, seed: int, *, train=None, val, teacher=None,
     if method in ("ads", "force"):
         expect(teacher is not None, "teacher", f"a trained teacher for method {method!r}", None)
         if method == "ads":
-            train_inputs = None if train is None else np.asarray(train.inputs, np.float32)
+            train_inputs = None if train is None else train.inputs
             if steps is None and train_inputs is not None:
                 steps = len(train_inputs)
             cfg = ads_config(n=n, samples=steps, fast=not no_fast, eta=eta, k0=k0, parallel=parallel,
