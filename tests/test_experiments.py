@@ -494,3 +494,32 @@ def test_shipped_experiment_files_parse_and_build_their_ads_configs(path):
                              eta=design.eta, k0=design.k0, parallel=design.parallel,
                              **({"epochs": design.epochs} if design.epochs else {}))
             assert cfg.trials_per_epoch % cfg.parallel == 0
+
+
+@pytest.mark.parametrize("options, expected", [("epochs = 3", {"epochs": 3}),
+                                               ("steps = 40\nepochs = 2", {"epochs": 2, "trials_per_epoch": 40}),
+                                               ("steps = 40", {"epochs": 1, "trials_per_epoch": 40}),
+                                               ("", {})])
+def test_xor_ads_design_passes_epochs_to_its_recipe_with_or_without_steps(monkeypatch, options, expected):
+    """``epochs`` without ``steps`` used to be dropped silently (the recipe's 20 epochs ran)."""
+    import spikefleet.train.api as api
+    from spikefleet.experiments import units
+
+    text = TINY.replace('n = 16\nsteps = 4\nteacher = "teacher"', f'n = 16\nteacher = "teacher"\n{options}')
+    spec = parse_experiment_text(text)
+    design = next(d for d in spec.designs() if d.name == "ads")
+    seen = {}
+
+    def fake_train(method, task, seed, *, teacher=None, progress=True, **overrides):
+        seen.update(overrides)
+        return api.TrainOutput(model=None, info={})
+
+    monkeypatch.setattr(api, "train_from_teacher", fake_train)
+    monkeypatch.setattr(api, "test", lambda *a, **k: {})
+    monkeypatch.setattr(units, "_from_bytes", lambda *a, **k: None)
+    units._train(spec, design, 0, b"teacher")
+    assert {k: seen[k] for k in ("epochs", "trials_per_epoch") if k in seen} == expected
+    # the scheduler's cost model counts the same trials (recipe: 20 x 500 when neither is set)
+    trials = {"epochs = 3": 1500, "steps = 40\nepochs = 2": 80, "steps = 40": 40, "": 10000}[options]
+    unit = next(u for u in build_units(spec) if u.kind == "train" and u.design == "ads")
+    assert units.estimated_cost(spec, unit) == pytest.approx(35.0 * trials / 1000 * 1.0 * (16 / 320) ** 2)

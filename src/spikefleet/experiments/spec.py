@@ -40,9 +40,10 @@ seed: the paper's single teacher shared by all instances). Options per method (a
 error): ``teacher``: steps, hidden; ``bptt``: steps, hidden, robust, robust_profile, robust_level,
 robust_chips; ``ads``: steps, epochs, n, no_fast, teacher, eta, k0, parallel; ``force``: steps,
 epochs, n, teacher; ``reservoir``: steps, n. ``steps`` means optimiser steps (teacher, bptt),
-trials of one training epoch (ads, force; ``epochs`` of them, default 1 when ``steps`` is set) or
-training trials (reservoir). ADS options ``eta`` (learning rate), ``k0`` (initial feedback gain)
-and ``parallel`` (``P > 1``: the ``"parallel"`` rule of :mod:`spikefleet.train.ads`, ``P``
+trials of one training epoch (ads, force: ``epochs`` of them; XOR: default 1 when ``steps`` is
+set, else the recipe's epochs of 500 trials, 20 by default; wake-phrase: 5 epochs by default, an ADS
+epoch being the fixed training set unless ``steps`` is set) or training trials (reservoir).
+ADS options ``eta`` (learning rate), ``k0`` (initial feedback gain) and ``parallel`` (``P > 1``: the ``"parallel"`` rule of :mod:`spikefleet.train.ads`, ``P``
 samples learned concurrently) override the task's recipe (:func:`spikefleet.train.wakephrase.ads_config`).
 
 Tasks: ``xor`` (options: the fields of ``XorConfig``) and ``wakephrase`` (options ``source``,

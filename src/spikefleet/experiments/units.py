@@ -88,8 +88,9 @@ def estimated_cost(spec, unit: Unit) -> float:
         cost = _TRAIN_COST[design.method]
         if design.method == "ads":
             task = spec.make_task()
-            per_epoch = design.steps or (task.n_train if task.name == "wakephrase" else None)
-            trials = (design.epochs or 1) * per_epoch if per_epoch else 10000
+            wake = task.name == "wakephrase"
+            per_epoch = design.steps or (task.n_train if wake else 500)
+            trials = (design.epochs or (5 if wake else 1 if design.steps else 20)) * per_epoch
             length = 5.0 if task.name == "wakephrase" else 1.0  # seconds per sample (XOR: about 1 s)
             speed = 3.0 if (design.parallel or 1) > 1 else 1.0  # the parallel rule on CPUs, measured
             return cost * trials / 1000 * length / speed * (size / 320) ** 2
@@ -202,6 +203,8 @@ def _train(spec, design, seed: int, teacher_bytes: bytes | None, cache_dir=None)
         overrides = {}
         if design.steps is not None:
             overrides.update(epochs=design.epochs or 1, trials_per_epoch=design.steps)
+        elif design.epochs is not None:
+            overrides["epochs"] = design.epochs  # passes of the recipe's epoch (500 trials)
         if design.n is not None:
             overrides["n"] = design.n
         if design.method == "ads":
