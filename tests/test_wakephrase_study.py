@@ -160,3 +160,23 @@ def test_parallel_must_divide_the_training_set_when_steps_is_left_out():
         parse_experiment_text(text, "wp.toml")
     ok = parse_experiment_text(text.replace("parallel = 3", "parallel = 2"), "wp.toml")
     assert [d.parallel for d in ok.designs() if d.method == "ads"] == [2]
+
+
+def test_teacher_calibration_flags_teachers_outside_the_spec_band_with_a_wilson_interval():
+    from spikefleet.experiments.claims import teacher_calibration
+
+    def teacher(acc, n, seed=0):
+        return {"kind": "train", "design": "teacher", "seed": seed,
+                "info": {"method": "teacher", "test": {"accuracy": acc, "trials": n}, "validation": {"accuracy": 0.89}}}
+
+    other = {"kind": "train", "design": "ads", "seed": 0, "info": {"method": "ads", "test": {"accuracy": 0.5}}}
+    rows = teacher_calibration([teacher(0.9, 100), teacher(0.969, 32, seed=1), teacher(0.88, 50), other])
+    assert [r["verdict"] for r in rows] == ["inside", "outside: flagged", "inside"]
+    # Wilson 95 % interval of 90/100, written out: centre (p + z²/2n)/(1 + z²/n), half-width
+    # z·sqrt(p(1-p)/n + z²/4n²)/(1 + z²/n), z = 1.96 -> 0.8256 ... 0.9448
+    lo, hi = rows[0]["interval"]
+    assert lo == pytest.approx(0.82559, abs=1e-4) and hi == pytest.approx(0.94477, abs=1e-4)
+    assert rows[1]["validation"] == 0.89
+    md = claims_markdown([], [teacher(31 / 32, 32)])
+    assert "Teacher calibration" in md and "| teacher (seed 0) | 0.969 | 32 | 0.843–0.994 | 0.890 | outside: flagged |" in md
+    assert "Teacher calibration" not in claims_markdown([])

@@ -15,6 +15,10 @@ reads the result store of a wake-phrase study (``experiments/network-ads.toml``)
   3. 40 % neuron death: ADS with fast weights keeps a median accuracy at least 0.2 above ADS
      without them (U test, ads > ads-nofast).
 
+With the training records, the report also checks the teacher's calibration (spec §12.3: test
+accuracy 0.90 ± 0.02 with the max ŷ > 0.7 rule; :func:`teacher_calibration`), flagging a teacher
+outside the band, with a 95 % Wilson interval since the study's test sets are small.
+
 Design names are those of ``experiments/network-ads.toml`` (``ads``, ``ads-nofast``,
 ``force``, ``bptt``, ``reservoir``); a claim whose designs or levels are missing is ``not run``.
 The significance level for ``holds`` is ``ALPHA = 0.01`` (the paper's level).
@@ -26,9 +30,13 @@ import sys
 
 import numpy as np
 
-__all__ = ["ALPHA", "pooled", "level_tables", "check_claims", "claims_markdown", "main"]
+__all__ = ["ALPHA", "CALIBRATION", "pooled", "level_tables", "check_claims", "teacher_calibration", "claims_markdown",
+           "main"]
 
 ALPHA = 0.01
+
+#: spec §12.3: the teacher's test accuracy must be 0.90 ± 0.02
+CALIBRATION = (0.90, 0.02)
 
 
 def pooled(records) -> dict:
@@ -117,10 +125,48 @@ def check_claims(data: dict) -> list[dict]:
     return out
 
 
-def claims_markdown(records) -> str:
-    """The tables and the claims as Markdown."""
+def _wilson(p: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
+def teacher_calibration(train_records) -> list[dict]:
+    """One row per recorded teacher unit: ``design``, ``seed``, ``accuracy`` (test, teacher rule),
+    ``trials``, ``interval`` (95 % Wilson), ``validation`` and ``verdict`` (``inside`` /
+    ``outside: flagged``) against :data:`CALIBRATION`."""
+    target, tol = CALIBRATION
+    rows = []
+    for r in train_records:
+        info = r.get("info") or {}
+        test = info.get("test") or {}
+        if info.get("method") != "teacher" or "accuracy" not in test:
+            continue
+        acc, n = float(test["accuracy"]), int(test.get("trials") or 0)
+        inside = abs(acc - target) <= tol + 1e-12
+        rows.append({"design": r.get("design"), "seed": r.get("seed"), "accuracy": acc, "trials": n,
+                     "interval": _wilson(acc, n) if n > 0 else None,
+                     "validation": (info.get("validation") or {}).get("accuracy"),
+                     "verdict": "inside" if inside else "outside: flagged"})
+    return rows
+
+
+def claims_markdown(records, train_records=None) -> str:
+    """The tables and the claims as Markdown (with ``train_records``, the teacher's calibration first)."""
     data = pooled(records)
     parts = []
+    rows = teacher_calibration(train_records or [])
+    if rows:
+        target, tol = CALIBRATION
+        parts.append(f"### Teacher calibration (spec §12.3: test accuracy {target:.2f} ± {tol:.2f}, max ŷ > 0.7)\n")
+        parts.append("| teacher | test accuracy | test samples | 95 % interval | validation | verdict |")
+        parts.append("|---|---|---|---|---|---|")
+        for c in rows:
+            ci = "—" if c["interval"] is None else f"{c['interval'][0]:.3f}–{c['interval'][1]:.3f}"
+            val = "—" if c["validation"] is None else f"{c['validation']:.3f}"
+            parts.append(f"| {c['design']} (seed {c['seed']}) | {c['accuracy']:.3f} | {c['trials']} | {ci} | {val} "
+                         f"| {c['verdict']} |")
+        parts.append("")
     for title, rows in level_tables(data):
         parts.append(f"### {title}\n")
         parts.append("| " + " | ".join(rows[0]) + " |")
@@ -151,13 +197,14 @@ def main(argv=None) -> int:
         spec = read_stored_spec(args.dir)
         store = ResultStore(args.dir, spec)
         try:
-            records = store.units("eval")
+            records = store.units()
         finally:
             store.close()
     except SpikefleetError as exc:
         print(f"spikefleet: error: {exc}", file=sys.stderr)
         return 2
-    print(claims_markdown(records), end="")
+    print(claims_markdown([r for r in records if r["kind"] == "eval"],
+                          [r for r in records if r["kind"] == "train"]), end="")
     return 0
 
 

@@ -76,7 +76,8 @@ def report_dir(out_dir, out_path=None, *, overwrite: bool = True) -> Path:
         from .claims import claims_markdown
 
         tables.insert(0, ("Network ADS paper's comparisons (all instances pooled)",
-                          claims_markdown([r for r in records if r["kind"] == "eval"])))
+                          claims_markdown([r for r in records if r["kind"] == "eval"],
+                                          [r for r in records if r["kind"] == "train"])))
     if problems:
         tables.insert(0, ("Checkpoints that could not be loaded", [["design", "error"]] + problems))
     if missing:
