@@ -180,3 +180,23 @@ def test_teacher_calibration_flags_teachers_outside_the_spec_band_with_a_wilson_
     md = claims_markdown([], [teacher(31 / 32, 32)])
     assert "Teacher calibration" in md and "| teacher (seed 0) | 0.969 | 32 | 0.843–0.994 | 0.890 | outside: flagged |" in md
     assert "Teacher calibration" not in claims_markdown([])
+
+
+def test_integral_fit_rule_scores_with_the_boundary_fitted_on_the_judged_outputs():
+    """BPTT model selection: a trained output (a long 0.6 plateau on positives) must beat an
+    untrained one whose brief 0.9 blips fool the teacher rule (max > 0.7)."""
+    from spikefleet.errors import ConfigError
+    from spikefleet.tasks.wakephrase import WakePhraseTask
+
+    out = np.zeros((4, 1000, 1), np.float32)
+    out[:2, 300:600] = 0.6      # positives: the smoothed output passes θ0 = 0.5 and integrates
+    out[2:, 500:503] = 0.9      # negatives: 3-step blips, never above θ0 after smoothing
+    labels = np.array([1, 1, 0, 0])
+    assert WakePhraseTask(rule="integral-fit").accuracy(out, labels) == 1.0
+    assert WakePhraseTask(rule="teacher").accuracy(out, labels) == 0.0
+    flipped = WakePhraseTask(rule="integral-fit").accuracy(out, 1 - labels)
+    assert flipped == 0.5  # no boundary separates "plateau = negative": the best is all one class
+    with pytest.raises(ConfigError, match="integral-fit"):
+        WakePhraseTask(rule="integral-fit").decide(out)
+    with pytest.raises(ConfigError, match="WakePhraseTask.rule"):
+        WakePhraseTask(rule="fitted")

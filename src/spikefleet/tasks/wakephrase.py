@@ -55,13 +55,13 @@ from typing import NamedTuple
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from ..errors import expect, is_finite_number
+from ..errors import ConfigError, expect, is_finite_number
 from . import wakephrase_synth as syn
 from .filterbank import LEVEL_RMS, FilterbankConfig, front_end, normalize_level
 from .xor import smooth_output
 
 __all__ = ["GENERATOR_VERSION", "SPLITS", "DEFAULT_SIZES", "PRESETS", "WakePhraseConfig", "Corpus",
-           "WakePhraseBatch", "preset", "sample_key", "synthesize", "generate", "target_bump", "integrals", "decide",
+           "WakePhraseBatch", "RULES", "preset", "sample_key", "synthesize", "generate", "target_bump", "integrals", "decide",
            "decide_jax", "fit_boundary", "decide_teacher", "decide_teacher_jax", "accuracy", "WakePhraseTask",
            "calibrate_teacher"]
 
@@ -72,6 +72,8 @@ DEFAULT_SIZES = {"train": 4000, "validation": 500, "test": 1000, "test-mismatch"
 THETA0, SMOOTH = 0.5, 0.95
 TEACHER_THRESHOLD = 0.7
 INITIAL_BOUNDARY = 200.0
+#: decision rules of :class:`WakePhraseTask`
+RULES = ("teacher", "integral", "integral-fit")
 N_CANDIDATES = 1000
 T_STEPS = 5000
 _BUMP = PchipInterpolator([0.0, 0.45, 0.95, 1.35, 1.75, 2.0], [0.0, 1.0, 0.51, 0.16, 0.045, 0.0])
@@ -304,7 +306,10 @@ class WakePhraseTask:
 
     ``source``: ``"synthetic"`` or a WAV folder path (:mod:`.wav`; ``keyword`` names the wake
     word in the Speech Commands layout). ``split`` selects the split ``generate`` draws from. ``rule``: ``"teacher"``
-    (max ŷ > 0.7) or ``"integral"`` with ``boundary`` (fit it with :meth:`with_boundary`).
+    (max ŷ > 0.7), ``"integral"`` with ``boundary`` (fit it with :meth:`with_boundary`) or
+    ``"integral-fit"``: :meth:`accuracy` fits the boundary on the very outputs and labels it
+    judges (the validation score of model selection for a design whose boundary is fitted on the
+    same validation set afterwards); it has no label-free :meth:`decide`.
     ``n_train`` / ``n_validation``: sizes of the fixed training and validation sets experiment
     files use (:mod:`spikefleet.train.wakephrase`).
     """
@@ -336,7 +341,7 @@ class WakePhraseTask:
                "'synthetic' or a WAV folder path", self.source)
         preset(self.preset)
         expect(self.split in SPLITS, "WakePhraseTask.split", f"one of {sorted(SPLITS)}", self.split)
-        expect(self.rule in ("teacher", "integral"), "WakePhraseTask.rule", "'teacher' or 'integral'", self.rule)
+        expect(self.rule in RULES, "WakePhraseTask.rule", f"one of {RULES}", self.rule)
         expect(is_finite_number(self.boundary), "WakePhraseTask.boundary", "a finite number", self.boundary)
 
     @property
@@ -357,14 +362,25 @@ class WakePhraseTask:
                                      filterbank=self.config.filterbank)
         return wav.generate(folder, self.split, n, seed)
 
+    def _labelled_only(self):
+        if self.rule == "integral-fit":
+            raise ConfigError("WakePhraseTask.rule: 'integral-fit' fits its boundary on labelled outputs and only "
+                              "scores them (accuracy); decide with rule 'integral' and a fitted boundary "
+                              "(with_boundary) instead")
+
     def decide(self, outputs) -> np.ndarray:
+        self._labelled_only()
         return decide_teacher(outputs) if self.rule == "teacher" else decide(outputs, self.boundary)
 
     def decide_jax(self, outputs):
+        self._labelled_only()
         return decide_teacher_jax(outputs) if self.rule == "teacher" else decide_jax(outputs, self.boundary)
 
     def accuracy(self, outputs, labels) -> float:
-        return float(np.mean(self.decide(outputs) == np.asarray(labels).reshape(-1)))
+        labels = np.asarray(labels).reshape(-1)
+        if self.rule == "integral-fit":
+            return float(np.mean(decide(outputs, fit_boundary(outputs, labels)) == labels))
+        return float(np.mean(self.decide(outputs) == labels))
 
     def with_boundary(self, outputs, labels) -> "WakePhraseTask":
         """This task with the integral rule and ``B`` fitted on validation ``(outputs, labels)``."""
