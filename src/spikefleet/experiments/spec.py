@@ -43,8 +43,9 @@ epochs, n, teacher; ``reservoir``: steps, n. ``steps`` means optimiser steps (te
 trials of one training epoch (ads, force: ``epochs`` of them; XOR: default 1 when ``steps`` is
 set, else the recipe's epochs of 500 trials, 20 by default; wake-phrase: 5 epochs by default, an ADS
 epoch being the fixed training set unless ``steps`` is set) or training trials (reservoir).
-ADS options ``eta`` (learning rate), ``k0`` (initial feedback gain) and ``parallel`` (``P > 1``: the ``"parallel"`` rule of :mod:`spikefleet.train.ads`, ``P``
-samples learned concurrently) override the task's recipe (:func:`spikefleet.train.wakephrase.ads_config`).
+ADS options ``eta`` (learning rate), ``k0`` (initial feedback gain) and ``parallel`` (``P > 1``:
+the ``"parallel"`` rule of :mod:`spikefleet.train.ads`, ``P`` samples learned concurrently)
+override the task's recipe (:func:`spikefleet.train.wakephrase.ads_config`).
 
 Tasks: ``xor`` (options: the fields of ``XorConfig``) and ``wakephrase`` (options ``source``,
 ``preset``, ``keyword``, ``n_train``, ``n_validation``; the study of

@@ -91,7 +91,7 @@ def estimated_cost(spec, unit: Unit) -> float:
             wake = task.name == "wakephrase"
             per_epoch = design.steps or (task.n_train if wake else 500)
             trials = (design.epochs or (5 if wake else 1 if design.steps else 20)) * per_epoch
-            length = 5.0 if task.name == "wakephrase" else 1.0  # seconds per sample (XOR: about 1 s)
+            length = 5.0 if wake else 1.0  # seconds per sample (XOR: about 1 s)
             speed = 3.0 if (design.parallel or 1) > 1 else 1.0  # the parallel rule on CPUs, measured
             return cost * trials / 1000 * length / speed * (size / 320) ** 2
         if design.method in ("teacher", "bptt") and design.steps:

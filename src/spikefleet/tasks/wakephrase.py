@@ -60,8 +60,8 @@ from . import wakephrase_synth as syn
 from .filterbank import LEVEL_RMS, FilterbankConfig, front_end, normalize_level
 from .xor import smooth_output
 
-__all__ = ["GENERATOR_VERSION", "SPLITS", "DEFAULT_SIZES", "PRESETS", "WakePhraseConfig", "Corpus",
-           "WakePhraseBatch", "RULES", "preset", "sample_key", "synthesize", "generate", "target_bump", "integrals", "decide",
+__all__ = ["GENERATOR_VERSION", "SPLITS", "DEFAULT_SIZES", "PRESETS", "RULES", "WakePhraseConfig", "Corpus",
+           "WakePhraseBatch", "preset", "sample_key", "synthesize", "generate", "target_bump", "integrals", "decide",
            "decide_jax", "fit_boundary", "decide_teacher", "decide_teacher_jax", "accuracy", "WakePhraseTask",
            "calibrate_teacher"]
 
@@ -377,10 +377,9 @@ class WakePhraseTask:
         return decide_teacher_jax(outputs) if self.rule == "teacher" else decide_jax(outputs, self.boundary)
 
     def accuracy(self, outputs, labels) -> float:
-        labels = np.asarray(labels).reshape(-1)
         if self.rule == "integral-fit":
-            return float(np.mean(decide(outputs, fit_boundary(outputs, labels)) == labels))
-        return float(np.mean(self.decide(outputs) == labels))
+            return accuracy(outputs, labels, fit_boundary(outputs, labels))
+        return float(np.mean(self.decide(outputs) == np.asarray(labels).reshape(-1)))
 
     def with_boundary(self, outputs, labels) -> "WakePhraseTask":
         """This task with the integral rule and ``B`` fitted on validation ``(outputs, labels)``."""

@@ -29,8 +29,8 @@ paper's epochs); FORCE and the reservoir are online methods that draw fresh trai
 * ``bptt`` — the recurrent LIF recipe of :mod:`spikefleet.train.recipes` on the fixed
   training set, selected on validation accuracy of the integral rule with B fitted on the same
   validation set (rule ``"integral-fit"``; the teacher rule kept the untrained network, whose
-  random output crossed 0.7 more often than a trained one's) (the paper's BPTT network has an extra feed-forward input layer and a teacher-based
-  initialisation, §13.1; not reproduced).
+  random output crossed 0.7 more often than a trained one's). The paper's BPTT network has an
+  extra feed-forward input layer and a teacher-based initialisation (§13.1; not reproduced).
 * ``reservoir`` — the LSM of :mod:`spikefleet.train.reservoir` with a ridge readout (§13.3),
   input weights scaled to the front end's level (:data:`RESERVOIR_W_INPUT`).
 """
@@ -227,8 +227,9 @@ def train_method(method: str, task, seed: int, *, train=None, val, teacher=None,
         # select on the integral rule with B fitted on validation, as the design is judged (the
         # teacher rule max > 0.7 scored the untrained network best on this corpus and kept it)
         out = train_recipe(replace(task, rule="integral-fit"), "bptt", seed,
-                           hidden=768 if hidden is None else hidden, train_data=train, val_batch=val, robustness=robustness or Robustness(),
-                           progress=progress, batch_size=min(16, len(train.inputs)), **kw)
+                           hidden=768 if hidden is None else hidden, train_data=train, val_batch=val,
+                           robustness=robustness or Robustness(), progress=progress,
+                           batch_size=min(16, len(train.inputs)), **kw)
         model, info = out.model, out.info
     else:
         raise ValueError(f"method: expected one of ('ads', 'bptt', 'force', 'reservoir'), got {method!r}")
