@@ -88,9 +88,13 @@ def estimated_cost(spec, unit: Unit) -> float:
         cost = _TRAIN_COST[design.method]
         if design.method == "ads":
             task = spec.make_task()
+            from ..train.ads import ADSConfig
+            from ..train.wakephrase import ads_config
+
             wake = task.name == "wakephrase"
-            per_epoch = design.steps or (task.n_train if wake else 500)
-            trials = (design.epochs or (5 if wake else 1 if design.steps else 20)) * per_epoch
+            recipe = ads_config() if wake else ADSConfig()  # the epochs a design without `epochs` gets
+            per_epoch = design.steps or (task.n_train if wake else recipe.trials_per_epoch)
+            trials = (design.epochs or (recipe.epochs if wake or not design.steps else 1)) * per_epoch
             length = 5.0 if wake else 1.0  # seconds per sample (XOR: about 1 s)
             speed = 3.0 if (design.parallel or 1) > 1 else 1.0  # the parallel rule on CPUs, measured
             return cost * trials / 1000 * length / speed * (size / 320) ** 2
