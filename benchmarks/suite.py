@@ -43,8 +43,8 @@ import jax.numpy as jnp
 import numpy as np
 from _report import header, load, publish, timed_once
 
-from spikefleet.network import SpikingConfig, init_spiking
-from spikefleet.network_dynapse2 import DynapSE2Config, init_dynapse2
+from spikefleet.models.spiking import SpikingConfig, init_spiking
+from spikefleet.models.dynapse2 import DynapSE2Config, init_dynapse2
 from spikefleet.simulate import simulate_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -423,7 +423,7 @@ def section_fleet(args, notes):
 
 
 def section_ads(args, notes):
-    from spikefleet.network import RateConfig, init_rate
+    from spikefleet.models.spiking import RateConfig, init_rate
     from spikefleet.train import ads
     from spikefleet.train.wakephrase import ads_config
 

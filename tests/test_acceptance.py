@@ -28,7 +28,7 @@ def test_e7c_weight_noise_injection_is_more_robust_on_frozen_noise():
     """
     import numpy as np
 
-    from spikefleet.experiments.frozen_noise import run_e7c
+    from spikefleet.studies.frozen_noise import run_e7c
 
     records = run_e7c([0, 1, 2, 3], 30_000, chips=200, jobs=2)
     a = {r["seed"]: r for r in records if r["weight_noise"] == 0}

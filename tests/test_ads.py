@@ -11,13 +11,13 @@ import pytest
 
 from spikefleet.errors import ConfigError
 from spikefleet.evaluation import evaluate_model
-from spikefleet.network import RateConfig, SpikingState, init_rate
+from spikefleet.models.spiking import RateConfig, SpikingState, init_rate
 from spikefleet.neurons.lif import LIFState
 from spikefleet.simulate import simulate, simulate_batch
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
 from spikefleet.train import ads
-from spikefleet.train.bptt import seed_stream
+from spikefleet.train.loop import seed_stream
 
 
 # ------------------------------------------------------------------------ NumPy references

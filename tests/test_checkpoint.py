@@ -8,7 +8,7 @@ import pytest
 
 from spikefleet import checkpoint
 from spikefleet.errors import CheckpointError
-from spikefleet.network import RateConfig, SpikingConfig, init_rate, init_spiking
+from spikefleet.models.spiking import RateConfig, SpikingConfig, init_rate, init_spiking
 
 
 def _leaves(model):

@@ -6,8 +6,8 @@ import jax
 import pytest
 
 from spikefleet import checkpoint
-from spikefleet.cli import main
-from spikefleet.network import RateConfig, init_rate
+from spikefleet.cli.main import main
+from spikefleet.models.spiking import RateConfig, init_rate
 
 
 def _run(capsys, *argv):

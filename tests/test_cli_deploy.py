@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from spikefleet import checkpoint
-from spikefleet.cli import main
-from spikefleet.cli_deploy import BIAS_TOLERANCE, bias_rows
+from spikefleet.cli.main import main
+from spikefleet.cli.deploy import BIAS_TOLERANCE, bias_rows
 from spikefleet.hardware.dynapse2.biases import parametric_generator
 from spikefleet.hardware.dynapse2.calibration import save_calibration_table
 from spikefleet.hardware.dynapse2.config import HardwareConfig, core_bias_currents, deploy
 from spikefleet.hardware.dynapse2.reverse import network_from_config, recover
-from spikefleet.network_dynapse2 import DynapSE2Config, DynapSE2Network
+from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network
 from spikefleet.neurons.dynapse2 import DynapSE2
 
 CURRENTS13 = ("Idc", "If_nmda", "Igain_ahp", "Igain_mem", "Igain_syn", "Ipulse_ahp", "Ipulse", "Iref", "Ispkthr",
@@ -149,7 +149,7 @@ def test_refuse_overwrite_and_bad_arguments(fn, capsys, tmp_path):
 def _rate_model():
     import jax
 
-    from spikefleet.network import RateConfig, init_rate
+    from spikefleet.models.spiking import RateConfig, init_rate
 
     return init_rate(RateConfig(1, 8, 1), jax.random.PRNGKey(0)), {"task": "xor"}
 

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from spikefleet import checkpoint
-from spikefleet.cli import main
+from spikefleet.cli.main import main
 from spikefleet.fleet.chip import Condition, fleet_keys, realize
 from spikefleet.fleet.evaluate import evaluate_fleet
 from spikefleet.fleet.mismatch import apply_mismatch, get_profile
-from spikefleet.network_dynapse2 import DynapSE2Config, DynapSE2Network, init_dynapse2
+from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network, init_dynapse2
 from spikefleet.neurons.dynapse2 import FROZEN_MISMATCH_PARAMETERS, DynapSE2, evolve
 from spikefleet.simulate import simulate, simulate_batch
 from spikefleet.tasks import frozen_noise as fn

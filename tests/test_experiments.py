@@ -453,7 +453,7 @@ def test_command_line_entry_point(reference, tiny_file, tmp_path, capsys):
 
 
 def test_report_of_an_output_directory(reference, tmp_path, capsys):
-    from spikefleet.cli import main as cli_main
+    from spikefleet.cli.main import main as cli_main
     from spikefleet.experiments.store import StoreError, read_stored_spec
 
     out = tmp_path / "copy"

@@ -12,7 +12,7 @@ import pytest
 
 from spikefleet.errors import ConfigError
 from spikefleet.evaluation import evaluate_model
-from spikefleet.network import RateConfig, init_rate
+from spikefleet.models.spiking import RateConfig, init_rate
 from spikefleet.seeds import TEST, seed_stream
 from spikefleet.simulate import simulate, simulate_batch
 from spikefleet.tasks import get_task

@@ -324,8 +324,8 @@ def checkpoints(fuzz_dir):
     import jax
 
     from spikefleet import checkpoint
-    from spikefleet.network import RateConfig, SpikingConfig, init_rate, init_spiking
-    from spikefleet.network_dynapse2 import DynapSE2Config, init_dynapse2
+    from spikefleet.models.spiking import RateConfig, SpikingConfig, init_rate, init_spiking
+    from spikefleet.models.dynapse2 import DynapSE2Config, init_dynapse2
 
     models = {"spiking": init_spiking(SpikingConfig(n_in=1, n_hidden=3, n_out=1), jax.random.PRNGKey(0)),
               "rate": init_rate(RateConfig(1, 3, 1), jax.random.PRNGKey(1)),
@@ -469,7 +469,7 @@ def deployed(fuzz_dir):
     import jax
 
     from spikefleet.hardware.dynapse2.config import deploy
-    from spikefleet.network_dynapse2 import DynapSE2Config, init_dynapse2
+    from spikefleet.models.dynapse2 import DynapSE2Config, init_dynapse2
 
     net = init_dynapse2(DynapSE2Config(3, 2), jax.random.PRNGKey(0))
     path = deploy(net, key=0).save(fuzz_dir / "config.json")
@@ -479,7 +479,7 @@ def deployed(fuzz_dir):
 
 def inspect_config(path: Path):
     """What ``spikefleet inspect`` does with a file: load, validate, summarise, rebuild the simulator."""
-    from spikefleet.cli_deploy import format_summary, summarize
+    from spikefleet.cli.deploy import format_summary, summarize
     from spikefleet.hardware.dynapse2.config import HardwareConfig
     from spikefleet.hardware.dynapse2.reverse import network_from_config
 
@@ -489,7 +489,7 @@ def inspect_config(path: Path):
 
 
 def inspect_doc(doc, source: str):
-    from spikefleet.cli_deploy import format_summary, summarize
+    from spikefleet.cli.deploy import format_summary, summarize
     from spikefleet.hardware.dynapse2.config import HardwareConfig
     from spikefleet.hardware.dynapse2.reverse import network_from_config
 
@@ -582,14 +582,14 @@ def wav_bytes(draw):
 @fuzz_settings("wav")
 @given(data=st.data())
 def test_fuzz_wav_file(fuzz_dir, data):
-    from spikefleet.tasks.wav import read_wav
+    from spikefleet.tasks.wakephrase.task.wav import read_wav
 
     path = _write(fuzz_dir / "clip.wav", data.draw(wav_bytes()))
     check_clean(lambda: read_wav(path), path, "wav")
 
 
 def _train_name(stem: str) -> str:
-    """A file name whose crc32 split is 'train' (see spikefleet.tasks.wav)."""
+    """A file name whose crc32 split is 'train' (see spikefleet.tasks.wakephrase.task.wav)."""
     i = 0
     while zlib.crc32(f"{stem}/clip{i}.wav".encode()) % 10 < 2:
         i += 1
@@ -602,7 +602,7 @@ def test_fuzz_wav_folder(fuzz_dir, data):
     """A generic-layout folder whose clip, noise file or split lists are damaged."""
     from scipy.io import wavfile
 
-    from spikefleet.tasks.wav import WavFolderConfig, load
+    from spikefleet.tasks.wakephrase.task.wav import WavFolderConfig, load
 
     root = fuzz_dir / f"wavs{COUNTS['wav-folder']}"
     for sub in ("positive", "negative", "noise"):

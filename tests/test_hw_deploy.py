@@ -30,7 +30,7 @@ from spikefleet.hardware.dynapse2.routing import route, tag_layout
 from spikefleet.hardware.dynapse2.samna_alias import from_json_obj
 from spikefleet.hardware.dynapse2.runner import (
     DISCHARGE_BIASES, bin_events, control_events, discharge_configuration, raster_to_events)
-from spikefleet.network_dynapse2 import DynapSE2Config, DynapSE2Network, init_dynapse2
+from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network, init_dynapse2
 from spikefleet.neurons.dynapse2 import PARAMETER_NAMES, DynapSE2
 from spikefleet.simulate import simulate
 

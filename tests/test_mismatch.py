@@ -28,7 +28,7 @@ from spikefleet.fleet.mismatch import (
     load_profile,
     mismatch_targets,
 )
-from spikefleet.network import RateConfig, RateNetwork, SpikingConfig, SpikingNetwork
+from spikefleet.models.spiking import RateConfig, RateNetwork, SpikingConfig, SpikingNetwork
 from spikefleet.neurons.lif import LIF
 from spikefleet.neurons.rate import TanhRate
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from spikefleet.errors import ConfigError
-from spikefleet.network import SpikingConfig, init_spiking
-from spikefleet.network_dynapse2 import DynapSE2Config, init_dynapse2
-from spikefleet.neurons.propagation import event_capacity, propagate, propagation
+from spikefleet.models.spiking import SpikingConfig, init_spiking
+from spikefleet.models.dynapse2 import DynapSE2Config, init_dynapse2
+from spikefleet.models.propagation import event_capacity, propagate, propagation
 from spikefleet.simulate import simulate_batch
 
 N, M = 96, 40

@@ -9,7 +9,7 @@ import pytest
 
 from spikefleet.errors import ConfigError
 from spikefleet.fleet.quantize import quantize_matrices, quantize_uniform, step_size
-from spikefleet.network import SpikingConfig, SpikingNetwork
+from spikefleet.models.spiking import SpikingConfig, SpikingNetwork
 from spikefleet.neurons.lif import LIF
 
 BITS = [1, 2, 3, 4, 6, 8]

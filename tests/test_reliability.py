@@ -34,10 +34,10 @@ import numpy as np
 import pytest
 
 from spikefleet import checkpoint
-from spikefleet.cli import main
+from spikefleet.cli.main import main
 from spikefleet.errors import CheckpointError, ConfigError, OutputError, SpikefleetError
-from spikefleet.network import RateConfig, init_rate
-from spikefleet.network_dynapse2 import DynapSE2Config, DynapSE2Network, init_dynapse2
+from spikefleet.models.spiking import RateConfig, init_rate
+from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network, init_dynapse2
 from spikefleet.neurons.dynapse2 import DynapSE2
 
 
@@ -219,7 +219,7 @@ def test_configuration_without_optional_metadata_is_inspected_with_defaults(tmp_
 def test_wav_with_absurd_rate_and_undecodable_split_list(tmp_path):
     from scipy.io import wavfile
 
-    from spikefleet.tasks.wav import WavFolderConfig, load, read_wav
+    from spikefleet.tasks.wakephrase.task.wav import WavFolderConfig, load, read_wav
 
     clip = tmp_path / "clip.wav"
     wavfile.write(clip, 16000, np.zeros(100, np.int16))
@@ -290,7 +290,7 @@ def xor_task():
 
 def _fit(loss_fn, *, steps=4, lr=1e-3, validate=None, batches=None):
     from spikefleet.train import recipes
-    from spikefleet.train.bptt import FitConfig, fit
+    from spikefleet.train.loop import FitConfig, fit
 
     task = xor_task()
     model = recipes._teacher_model(task, jax.random.PRNGKey(0), 4)
@@ -304,7 +304,7 @@ def _fit(loss_fn, *, steps=4, lr=1e-3, validate=None, batches=None):
 
 def test_nan_in_the_inputs_at_step_k_names_the_loss_and_the_step():
     from spikefleet.train import recipes
-    from spikefleet.train.bptt import TrainingDiverged
+    from spikefleet.train.loop import TrainingDiverged
 
     b = xor_task().generate(4, 1)
     x, y = np.asarray(b.inputs), jnp.asarray(b.targets)
@@ -322,7 +322,7 @@ def test_nan_in_the_inputs_at_step_k_names_the_loss_and_the_step():
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # lr = 1e39 in float32
 def test_huge_learning_rate_names_the_parameter_leaf():
     from spikefleet.train import recipes
-    from spikefleet.train.bptt import TrainingDiverged
+    from spikefleet.train.loop import TrainingDiverged
 
     with pytest.raises(TrainingDiverged, match=r"parameter (w_in|w_rec|w_out|units\.tau|units\.bias) \(after the "
                                                r"optimizer update\) became non-finite at step 1"):
@@ -330,7 +330,7 @@ def test_huge_learning_rate_names_the_parameter_leaf():
 
 
 def test_non_finite_gradient_with_finite_loss_names_the_gradient():
-    from spikefleet.train.bptt import TrainingDiverged
+    from spikefleet.train.loop import TrainingDiverged
 
     def loss(m, x, y, key):  # d sqrt(u)/du at u = 0 is inf; the loss itself is 0
         return jnp.sum(jnp.sqrt(jnp.abs(m.w_out) * 0.0)), {}
@@ -341,7 +341,7 @@ def test_non_finite_gradient_with_finite_loss_names_the_gradient():
 
 def test_non_finite_validation_metric_stops_training():
     from spikefleet.train import recipes
-    from spikefleet.train.bptt import TrainingDiverged
+    from spikefleet.train.loop import TrainingDiverged
 
     calls = []
 
@@ -356,7 +356,7 @@ def test_non_finite_validation_metric_stops_training():
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # lr = 1e39 in float32
 def test_dynapse2_training_divergence_names_weight_run_and_epoch():
     from spikefleet.tasks import get_task
-    from spikefleet.train.bptt import TrainingDiverged
+    from spikefleet.train.loop import TrainingDiverged
     from spikefleet.train.dynapse2 import DynapSE2TrainConfig, train_dynapse2_runs
 
     config = DynapSE2TrainConfig(epochs=3, chunk=3, learning_rate=1e39)
@@ -642,7 +642,7 @@ def test_result_store_full_disk_keeps_recorded_units(tmp_path):
 def fleet_design():
     import math
 
-    from spikefleet.network import SpikingConfig, SpikingNetwork
+    from spikefleet.models.spiking import SpikingConfig, SpikingNetwork
     from spikefleet.neurons.lif import LIF
 
     n = 6
@@ -828,7 +828,7 @@ def test_loaders_raise_only_spikefleet_errors_for_a_directory(tmp_path):
     from spikefleet.fleet.mismatch import load_profile
     from spikefleet.hardware.dynapse2.calibration import load_calibration_table
     from spikefleet.hardware.dynapse2.config import HardwareConfig
-    from spikefleet.tasks.wav import read_wav
+    from spikefleet.tasks.wakephrase.task.wav import read_wav
 
     for name, load in (("d.sfc", checkpoint.load), ("d.toml", load_experiment), ("d.json", load_profile),
                        ("d.csv", load_calibration_table), ("c.json", HardwareConfig.load), ("d.wav", read_wav)):

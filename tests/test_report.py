@@ -20,7 +20,7 @@ import pytest
 from spikefleet.experiments import report_plots as rp
 from spikefleet.experiments.report import SECTIONS, markdown_to_html, pool_rows, render_report, summary_rows
 from spikefleet.fleet.stats import summarize
-from spikefleet.network import RateConfig, SpikingConfig, init_rate, init_spiking
+from spikefleet.models.spiking import RateConfig, SpikingConfig, init_rate, init_spiking
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
 from spikefleet.train.ads import ADSConfig, build_ads

@@ -10,7 +10,7 @@ import pytest
 
 from spikefleet.errors import ConfigError
 from spikefleet.evaluation import evaluate_model
-from spikefleet.network import SpikingNetwork
+from spikefleet.models.spiking import SpikingNetwork
 from spikefleet.seeds import TEST, TRAIN, seed_stream
 from spikefleet.simulate import simulate_batch
 from spikefleet.tasks import get_task

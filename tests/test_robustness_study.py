@@ -14,13 +14,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from spikefleet.experiments import xor_robustness as study
+from spikefleet.studies import xor_robustness as study
 from spikefleet.fleet.chip import Condition, fleet_keys, realize
 from spikefleet.fleet.evaluate import evaluate_fleet
 from spikefleet.fleet.mismatch import get_profile
 from spikefleet.fleet.quantize import quantize_matrices, quantize_uniform
 from spikefleet.fleet.sweep import Sweep, run_sweeps
-from spikefleet.network import RateConfig, SpikingConfig, init_rate, init_spiking
+from spikefleet.models.spiking import RateConfig, SpikingConfig, init_rate, init_spiking
 from spikefleet.simulate import simulate_batch
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig

@@ -1,5 +1,5 @@
 """Tests for running networks over time (spikefleet.simulate) and the spiking network step
-(spikefleet.network.SpikingNetwork).
+(spikefleet.models.spiking.SpikingNetwork).
 
 The main reference is a float64 NumPy loop of the network step exactly as stated in the
 network.py / lif.py docstrings. The remaining tests check that the different ways of running a
@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from spikefleet.network import SpikingConfig, SpikingNetwork, init_spiking
+from spikefleet.models.spiking import SpikingConfig, SpikingNetwork, init_spiking
 from spikefleet.simulate import simulate, simulate_batch
 
 DT = 1e-3

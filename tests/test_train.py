@@ -6,11 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from spikefleet.network import RateConfig, SpikingConfig, init_rate, init_spiking
+from spikefleet.models.spiking import RateConfig, SpikingConfig, init_rate, init_spiking
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
 from spikefleet.train import recipes
-from spikefleet.train.bptt import FitConfig, TrainingDiverged, fit, seed_stream
+from spikefleet.train.loop import FitConfig, TrainingDiverged, fit, seed_stream
 
 TASK = get_task("xor", config=XorConfig(duration=0.5))
 

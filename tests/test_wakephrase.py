@@ -15,10 +15,10 @@ import pytest
 from scipy.io import wavfile
 
 from spikefleet.errors import ConfigError
-from spikefleet.tasks import filterbank as fb
-from spikefleet.tasks import wakephrase as wp
-from spikefleet.tasks import wakephrase_synth as syn
-from spikefleet.tasks import wav
+from spikefleet.tasks.wakephrase import filterbank as fb
+from spikefleet.tasks.wakephrase import task as wp
+from spikefleet.tasks.wakephrase import synth as syn
+from spikefleet.tasks.wakephrase import wav
 
 FS = 16000
 CFG = fb.FilterbankConfig()

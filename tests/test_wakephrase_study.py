@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from spikefleet.experiments.claims import check_claims, claims_markdown, level_tables, pooled
+from spikefleet.studies.claims import check_claims, claims_markdown, level_tables, pooled
 from spikefleet.experiments.spec import parse_experiment_text
 from spikefleet.experiments.units import build_units
 
@@ -127,7 +127,7 @@ def test_tiny_wakephrase_study_end_to_end(tmp_path):
     # the cached test set is the task's split "test" under seed_stream(0, TEST)
     from spikefleet import seeds
     from spikefleet.seeds import seed_stream
-    from spikefleet.tasks.wakephrase import WakePhraseTask
+    from spikefleet.tasks.wakephrase.task import WakePhraseTask
 
     direct = WakePhraseTask(split="test").generate(4, seed_stream(0, seeds.TEST))
     with np.load(tmp_path / "out" / "cache" / next(c for c in cache if "-test-" in c)) as z:
@@ -163,7 +163,7 @@ def test_parallel_must_divide_the_training_set_when_steps_is_left_out():
 
 
 def test_teacher_calibration_flags_teachers_outside_the_spec_band_with_a_wilson_interval():
-    from spikefleet.experiments.claims import teacher_calibration
+    from spikefleet.studies.claims import teacher_calibration
 
     def teacher(acc, n, seed=0):
         return {"kind": "train", "design": "teacher", "seed": seed,
@@ -187,7 +187,7 @@ def test_integral_fit_rule_scores_with_the_boundary_fitted_on_the_judged_outputs
     """BPTT model selection: a trained output (a long 0.6 plateau on positives) must beat an
     untrained one whose brief 0.9 blips fool the teacher rule (max > 0.7)."""
     from spikefleet.errors import ConfigError
-    from spikefleet.tasks.wakephrase import WakePhraseTask
+    from spikefleet.tasks.wakephrase.task import WakePhraseTask
 
     out = np.zeros((4, 1000, 1), np.float32)
     out[:2, 300:600] = 0.6      # positives: the smoothed output passes θ0 = 0.5 and integrates

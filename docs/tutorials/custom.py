@@ -26,7 +26,7 @@ from spikefleet import checkpoint
 from spikefleet.fleet.chip import fleet_keys
 from spikefleet.fleet.mismatch import MismatchProfile, apply_mismatch, load_profile, mismatch_targets
 from spikefleet.fleet.sweep import Sweep, run_sweeps
-from spikefleet.network import SpikingConfig, init_spiking
+from spikefleet.models.spiking import SpikingConfig, init_spiking
 from spikefleet.tasks import xor
 from spikefleet.train.objectives import Robustness
 from spikefleet.train.recipes import train

@@ -22,14 +22,14 @@ import jax
 import numpy as np
 
 from spikefleet import checkpoint
-from spikefleet.cli import main as spikefleet_cli
+from spikefleet.cli.main import main as spikefleet_cli
 from spikefleet.fleet.chip import Condition, fleet_keys
 from spikefleet.fleet.evaluate import evaluate_fleet
 from spikefleet.fleet.mismatch import get_profile
 from spikefleet.hardware.dynapse2.config import HardwareConfig, deploy
 from spikefleet.hardware.dynapse2.constraints import HardwareLimitError
 from spikefleet.hardware.dynapse2.reverse import network_from_config
-from spikefleet.network_dynapse2 import DynapSE2Config, init_dynapse2
+from spikefleet.models.dynapse2 import DynapSE2Config, init_dynapse2
 from spikefleet.tasks import get_task
 from spikefleet.train.api import test
 from spikefleet.train.dynapse2 import DynapSE2TrainConfig, train_dynapse2_runs

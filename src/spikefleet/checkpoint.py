@@ -27,12 +27,12 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from ._version import __version__
-from .errors import CheckpointError, ConfigError, OutputError, shown
-from .network import RateConfig, RateNetwork, SpikingConfig, SpikingNetwork
-from .network_dynapse2 import DynapSE2Config, DynapSE2Network
-from .train.ads import ADSConfig, ADSNetwork
-from .train.force import FORCEConfig, FORCENetwork
+from spikefleet._version import __version__
+from spikefleet.errors import CheckpointError, ConfigError, OutputError, shown
+from spikefleet.models.spiking import RateConfig, RateNetwork, SpikingConfig, SpikingNetwork
+from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network
+from spikefleet.train.ads import ADSConfig, ADSNetwork
+from spikefleet.train.force import FORCEConfig, FORCENetwork
 
 __all__ = ["save", "load", "Checkpoint", "MODEL_KINDS", "atomic_write_bytes", "check_writable", "FORMAT_VERSION"]
 

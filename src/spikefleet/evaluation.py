@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .simulate import simulate_batch, trace_names
+from spikefleet.simulate import simulate_batch, trace_names
 
 __all__ = ["run_outputs", "evaluate_model"]
 

@@ -2,12 +2,12 @@
 
 A network is any module with ``init_state()`` and
 ``step(state, x_t, *, key=None, current=None) -> (state, y_t, traces)``
-(:class:`~spikefleet.network.SpikingNetwork`, :class:`~spikefleet.network.RateNetwork`).
+(:class:`~spikefleet.models.spiking.SpikingNetwork`, :class:`~spikefleet.models.spiking.RateNetwork`).
 
 Performance (same results either way): a network may provide ``project_inputs(inputs)``; when it
 is being differentiated its input products then run as one matmul before the time loop and ``step``
 gets the projected rows (``projected=True``). Recurrent spikes go through
-:func:`~spikefleet.neurons.propagation.propagate` (event-driven for large, sparsely active layers).
+:func:`~spikefleet.models.propagation.propagate` (event-driven for large, sparsely active layers).
 
 Time is the leading axis of a sample: ``inputs`` is ``[T, C]``. Randomness (runtime noise)
 comes from ``key``; step ``t`` uses ``fold_in(key, t)``, so results do not depend on how the
@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
-from .errors import expect
+from spikefleet.errors import expect
 
 __all__ = ["SimResult", "simulate", "simulate_batch", "trace_names"]
 

@@ -30,7 +30,7 @@ import threading
 import time
 from concurrent import futures
 
-from ..errors import ConfigError, SpikefleetError
+from spikefleet.errors import ConfigError, SpikefleetError
 
 __all__ = ["LocalBackend", "RayBackend", "make_backend", "check_backend_args", "WORKER_ENV", "PASS_ENV", "BACKENDS"]
 
@@ -77,7 +77,7 @@ def _init_local_worker(env: dict, parent: int) -> None:
 
 
 def _run(payload):
-    from .units import execute
+    from spikefleet.experiments.units import execute
 
     return execute(payload)
 

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import atomic_write_bytes
-from ..errors import ConfigError, expect
-from ..fleet.stats import summarize
-from . import report_plots as rp
+from spikefleet.checkpoint import atomic_write_bytes
+from spikefleet.errors import ConfigError, expect
+from spikefleet.fleet.stats import summarize
+from spikefleet.experiments import report_plots as rp
 
 __all__ = ["render_report", "pool_rows", "summary_rows", "markdown_to_html", "SECTIONS"]
 
@@ -246,7 +246,7 @@ def _notes(notes) -> str:
 
 
 def _versions() -> dict:
-    from .. import _version
+    from spikefleet import _version
 
     out = {"spikefleet": _version.__version__}
     for mod in ("jax", "numpy", "matplotlib"):

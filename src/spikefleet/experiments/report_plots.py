@@ -236,9 +236,9 @@ def plot_distributions(sweep: str, groups: dict, colors: dict, seed: int = 0,
 
 
 def _mismatch_for(model):
-    from ..fleet.mismatch import get_profile
-    from ..network import core_of
-    from ..network_dynapse2 import DynapSE2Network
+    from spikefleet.fleet.mismatch import get_profile
+    from spikefleet.models.spiking import core_of
+    from spikefleet.models.dynapse2 import DynapSE2Network
 
     if isinstance(core_of(model), DynapSE2Network):
         return get_profile("dynapse2-frozen", 0.5), "dynapse2-frozen 0.5"
@@ -246,7 +246,7 @@ def _mismatch_for(model):
 
 
 def _simulate(net, x, key, names):
-    from ..simulate import simulate
+    from spikefleet.simulate import simulate
 
     res = simulate(net, x, key=key, record=names)
     return res.outputs, res.traces
@@ -271,7 +271,7 @@ def _run(net, x, names, key):
 
 
 def _quantize(w, bits):
-    from ..fleet.quantize import quantize_uniform, step_size
+    from spikefleet.fleet.quantize import quantize_uniform, step_size
 
     return quantize_uniform(w, bits, straight_through=False), step_size(w, bits)
 
@@ -281,9 +281,9 @@ def plot_activity(name: str, model, task, seed: int, color: str) -> tuple[bytes 
     of the fleet of ``seed`` with mismatch. Returns ``(png or None, notes)``."""
     import jax
 
-    from ..fleet.chip import Condition, fleet_keys, realize
-    from ..network import core_of
-    from ..simulate import trace_names
+    from spikefleet.fleet.chip import Condition, fleet_keys, realize
+    from spikefleet.models.spiking import core_of
+    from spikefleet.simulate import trace_names
 
     notes = []
     batch = task.generate(1, seed)
@@ -381,7 +381,7 @@ def plot_activity(name: str, model, task, seed: int, color: str) -> tuple[bytes 
 
 
 def _matrices(model) -> dict:
-    from ..network import core_of
+    from spikefleet.models.spiking import core_of
 
     core = core_of(model)
     out = {}

@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SpikefleetError
-from .backends import check_backend_args
-from .spec import ExperimentSpec, default_experiment, load_experiment
-from .store import DB_NAME, LOCK_NAME, ResultStore, RunLock, StoreError
-from .units import Unit, build_units, priorities
+from spikefleet.errors import SpikefleetError
+from spikefleet.experiments.backends import check_backend_args
+from spikefleet.experiments.spec import ExperimentSpec, default_experiment, load_experiment
+from spikefleet.experiments.store import DB_NAME, LOCK_NAME, ResultStore, RunLock, StoreError
+from spikefleet.experiments.units import Unit, build_units, priorities
 
 __all__ = ["run_experiment", "ExperimentResults", "UnitFailed", "summarize_store", "default_out_dir",
            "add_run_arguments", "run_from_args", "main"]
@@ -94,7 +94,7 @@ def _record(store: ResultStore, unit: Unit, result: dict) -> str:
 
 def summarize_store(store: ResultStore, spec: ExperimentSpec) -> list[dict]:
     """Summary rows from the recorded eval units (chips of all seeds pooled)."""
-    from ..fleet.stats import summarize
+    from spikefleet.fleet.stats import summarize
 
     by_key: dict = {}
     for rec in store.units("eval"):
@@ -119,7 +119,7 @@ def summarize_store(store: ResultStore, spec: ExperimentSpec) -> list[dict]:
 
 
 def _table(rows: list[dict], spec: ExperimentSpec) -> str:
-    from ..fleet.stats import format_table
+    from spikefleet.fleet.stats import format_table
 
     if not rows:
         return "(no evaluated units)"
@@ -130,7 +130,7 @@ def _table(rows: list[dict], spec: ExperimentSpec) -> str:
 
 
 def _write_summary(out_dir: Path, spec: ExperimentSpec, rows: list[dict], table: str) -> None:
-    from ..checkpoint import atomic_write_bytes
+    from spikefleet.checkpoint import atomic_write_bytes
 
     atomic_write_bytes(out_dir / "summary.txt", (table + "\n").encode())
     data = {"experiment": spec.name, "spec_hash": spec.hash(), "rows": rows}
@@ -187,7 +187,7 @@ def run_experiment(spec=None, out_dir=None, *, backend: str = "local", workers: 
         store.close()
         store = None
         if report:
-            from .store_report import report_dir
+            from spikefleet.experiments.store_report import report_dir
 
             _say(f"writing {out_dir / 'report.html'}", progress)
             report_dir(out_dir)
@@ -216,7 +216,7 @@ def schedule(spec, units) -> list:
 def _run_units(spec, store, pending, done, *, units_total, backend, workers, address, progress) -> int:
     from tqdm.auto import tqdm
 
-    from .backends import make_backend
+    from spikefleet.experiments.backends import make_backend
 
     spec_dict = spec.to_dict()
     pending = schedule(spec, pending)

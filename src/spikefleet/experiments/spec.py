@@ -82,7 +82,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import ConfigError, shown
+from spikefleet.errors import ConfigError, shown
 
 __all__ = ["ExperimentSpec", "MethodSpec", "FleetSpec", "PerturbationSpec", "ExperimentSpecError",
            "load_experiment", "parse_experiment", "parse_experiment_text", "default_experiment", "DEFAULT_TOML",
@@ -99,7 +99,7 @@ METHOD_OPTIONS = {
     "force": ("steps", "epochs", "n", "teacher", "train_seed"),
     "reservoir": ("steps", "n", "train_seed"),
 }
-#: tasks experiment files can run (frozen-noise has its own study: python -m spikefleet.experiments.frozen_noise)
+#: tasks experiment files can run (frozen-noise has its own study: python -m spikefleet.studies.frozen_noise)
 EXPERIMENT_TASKS = ("xor", "wakephrase")
 _ROBUST_KINDS = ("none", "noise", "adversarial")
 _DEFAULT_QUANT_MATRICES = ("w_in", "w_rec", "w_out", "w_feedback")
@@ -264,8 +264,8 @@ class ExperimentSpec:
         return design.teacher or "teacher"
 
     def make_task(self):
-        from ..tasks import get_task
-        from ..tasks.registry import TASKS
+        from spikefleet.tasks import get_task
+        from spikefleet.tasks.registry import TASKS
 
         config_cls = _task_config_class(TASKS[self.task])
         if not self.task_config:
@@ -337,7 +337,7 @@ class _Reader:
 
 
 def _method(r: _Reader, value, path: str) -> MethodSpec:
-    from ..fleet.mismatch import get_profile
+    from spikefleet.fleet.mismatch import get_profile
 
     r.table(value, path, ("name", "method", "evaluate")
             + tuple(sorted({o for v in METHOD_OPTIONS.values() for o in v})), ("name", "method"))
@@ -389,8 +389,8 @@ def _method(r: _Reader, value, path: str) -> MethodSpec:
 
 def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
     """Validate a parsed TOML/JSON mapping; raises :class:`ExperimentSpecError`."""
-    from ..fleet.mismatch import get_profile
-    from ..tasks.registry import TASKS
+    from spikefleet.fleet.mismatch import get_profile
+    from spikefleet.tasks.registry import TASKS
 
     r = _Reader(source)
     r.table(data, "", ("name", "task", "seeds", "methods", "fleet", "perturbations", "output"),
@@ -415,7 +415,7 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
         task_options = _task_config_class(TASKS[task_name])()
     if task_name not in EXPERIMENT_TASKS:
         _fail(source, "task", f"one of {list(EXPERIMENT_TASKS)} (frozen-noise has its own study, "
-              "python -m spikefleet.experiments.frozen_noise)", task_name, "set task = \"xor\" or \"wakephrase\"")
+              "python -m spikefleet.studies.frozen_noise)", task_name, "set task = \"xor\" or \"wakephrase\"")
     seeds = data.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds:
         _fail(source, "seeds", "a non-empty list of non-negative integers", seeds, "write e.g. `seeds = [0, 1]`")
@@ -445,7 +445,7 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
             if task_name == "wakephrase":
                 per_epoch, what = task_options.n_train, "task.n_train"
             else:
-                from ..train.ads import ADSConfig
+                from spikefleet.train.ads import ADSConfig
 
                 per_epoch, what = ADSConfig().trials_per_epoch, "the default epoch of 500 trials"
             if per_epoch % m.parallel:
@@ -493,14 +493,14 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
 
 def parse_experiment_text(text: str, source: str = "<memory>") -> ExperimentSpec:
     """Parse and validate TOML text (``source`` names it in error messages)."""
-    from ..fileio import parse_toml
+    from spikefleet.io import parse_toml
 
     return parse_experiment(parse_toml(text, source, ExperimentSpecError), source)
 
 
 def load_experiment(path: str | Path) -> ExperimentSpec:
     """Read and validate an experiment file."""
-    from ..fileio import read_text
+    from spikefleet.io import read_text
 
     path = Path(path)
     return parse_experiment_text(read_text(path, "experiment file", ExperimentSpecError), str(path))

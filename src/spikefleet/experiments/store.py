@@ -56,8 +56,8 @@ import socket
 import sqlite3
 from pathlib import Path
 
-from .._version import __version__
-from ..errors import OutputError, SpikefleetError
+from spikefleet._version import __version__
+from spikefleet.errors import OutputError, SpikefleetError
 
 __all__ = ["ResultStore", "RunLock", "StoreError", "LockError", "ExperimentMismatchError", "read_stored_spec", "SCHEMA_VERSION",
            "DB_NAME", "LOCK_NAME"]
@@ -299,7 +299,7 @@ class ResultStore:
     def record_train(self, unit, checkpoint_bytes: bytes, info: dict, seconds: float,
                      cpu_seconds: float = 0.0) -> Path:
         """Write the checkpoint atomically, then commit the unit's row; returns the checkpoint path."""
-        from ..checkpoint import atomic_write_bytes
+        from spikefleet.checkpoint import atomic_write_bytes
 
         if self.is_done(unit.unit_id):
             raise StoreError(f"{self.path}: unit {unit.unit_id} is already recorded; a unit is recorded exactly once")
@@ -367,7 +367,7 @@ def read_stored_spec(out_dir: str | os.PathLike):
     """The :class:`~spikefleet.experiments.spec.ExperimentSpec` recorded in ``out_dir``'s database
     (opened read-only, so this works while a run is writing). Raises :class:`StoreError` if
     ``out_dir`` holds no result database or an unreadable one."""
-    from .spec import parse_experiment
+    from spikefleet.experiments.spec import parse_experiment
 
     path = Path(out_dir) / DB_NAME
     if not path.is_file():
@@ -385,6 +385,6 @@ def read_stored_spec(out_dir: str | os.PathLike):
     if meta.get("schema_version") != str(SCHEMA_VERSION) or not isinstance(meta.get("spec_json"), str):
         raise StoreError(f"{path}: result schema version {meta.get('schema_version')!r}, this spikefleet reads "
                          f"version {SCHEMA_VERSION}")
-    from ..fileio import parse_json
+    from spikefleet.io import parse_json
 
     return parse_experiment(parse_json(meta["spec_json"], f"{path}: stored spec_json", StoreError), str(path))

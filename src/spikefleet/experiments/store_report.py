@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError
-from .store import ResultStore, read_stored_spec
+from spikefleet.errors import ConfigError
+from spikefleet.experiments.store import ResultStore, read_stored_spec
 
 __all__ = ["report_dir", "REPORT_NAME"]
 
@@ -22,7 +22,7 @@ REPORT_NAME = "report.html"
 
 
 def _designs(store: ResultStore, spec, seed: int, done: set) -> tuple[dict, list]:
-    from .units import _from_bytes
+    from spikefleet.experiments.units import _from_bytes
 
     designs, problems = {}, []
     for design in spec.designs():
@@ -44,9 +44,9 @@ def report_dir(out_dir, out_path=None, *, overwrite: bool = True) -> Path:
     ``out_path`` defaults to ``out_dir/report.html``; an existing file elsewhere is only replaced
     with ``overwrite=True`` (the default report inside the directory is always refreshed).
     """
-    from .report import render_report
-    from .runner import _table, summarize_store
-    from .units import build_units
+    from spikefleet.experiments.report import render_report
+    from spikefleet.experiments.runner import _table, summarize_store
+    from spikefleet.experiments.units import build_units
 
     out_dir = Path(out_dir)
     spec = read_stored_spec(out_dir)
@@ -73,7 +73,7 @@ def report_dir(out_dir, out_path=None, *, overwrite: bool = True) -> Path:
     tables = [("Run summary: " + _table(summary, spec).splitlines()[0], summary_rows or "(no evaluated units)"),
               ("Cost of every unit", cost)]
     if spec.task == "wakephrase" and any(d.method == "ads" for d in spec.designs()):
-        from .claims import claims_markdown
+        from spikefleet.studies.claims import claims_markdown
 
         tables.insert(0, ("Network ADS paper's comparisons (all instances pooled)",
                           claims_markdown([r for r in records if r["kind"] == "eval"],

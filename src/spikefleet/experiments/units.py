@@ -88,8 +88,8 @@ def estimated_cost(spec, unit: Unit) -> float:
         cost = _TRAIN_COST[design.method]
         if design.method == "ads":
             task = spec.make_task()
-            from ..train.ads import ADSConfig
-            from ..train.wakephrase import ads_config
+            from spikefleet.train.ads import ADSConfig
+            from spikefleet.train.wakephrase import ads_config
 
             wake = task.name == "wakephrase"
             recipe = ads_config() if wake else ADSConfig()  # the epochs a design without `epochs` gets
@@ -142,7 +142,7 @@ def _jsonable(value):
 
 
 def _to_bytes(model, info: dict) -> bytes:
-    from .. import checkpoint
+    from spikefleet import checkpoint
 
     with tempfile.TemporaryDirectory(prefix="spikefleet-unit-") as tmp:
         path = Path(tmp) / "model.sfc"
@@ -151,7 +151,7 @@ def _to_bytes(model, info: dict) -> bytes:
 
 
 def _from_bytes(data: bytes, kind: str | None = None, *, with_info: bool = False):
-    from .. import checkpoint
+    from spikefleet import checkpoint
 
     with tempfile.TemporaryDirectory(prefix="spikefleet-unit-") as tmp:
         path = Path(tmp) / "model.sfc"
@@ -161,10 +161,10 @@ def _from_bytes(data: bytes, kind: str | None = None, *, with_info: bool = False
 
 
 def _train_wakephrase(spec, task, design, seed: int, teacher_bytes: bytes | None, cache_dir):
-    from ..evaluation import evaluate_model
-    from ..fleet.mismatch import get_profile
-    from ..train import wakephrase as wr
-    from ..train.objectives import Robustness
+    from spikefleet.evaluation import evaluate_model
+    from spikefleet.fleet.mismatch import get_profile
+    from spikefleet.train import wakephrase as wr
+    from spikefleet.train.objectives import Robustness
 
     val = wr.dataset(task, "validation", task.n_validation, seed, cache_dir)
     train = None
@@ -192,10 +192,10 @@ def _train_wakephrase(spec, task, design, seed: int, teacher_bytes: bytes | None
 
 
 def _train(spec, design, seed: int, teacher_bytes: bytes | None, cache_dir=None):
-    from ..fleet.mismatch import get_profile
-    from ..train.api import test, train_and_test, train_from_teacher
-    from ..train.objectives import Robustness
-    from ..train.recipes import TrainOutput
+    from spikefleet.fleet.mismatch import get_profile
+    from spikefleet.train.api import test, train_and_test, train_from_teacher
+    from spikefleet.train.objectives import Robustness
+    from spikefleet.train.recipes import TrainOutput
 
     task = spec.make_task()
     trials = spec.fleet.trials
@@ -220,7 +220,7 @@ def _train(spec, design, seed: int, teacher_bytes: bytes | None, cache_dir=None)
         out = train_from_teacher(design.method, task, seed, teacher=teacher, progress=False, **overrides)
         out.info["test"] = test(out.model, task, seed, trials)
     elif design.method == "reservoir":
-        from ..train.reservoir import ReservoirConfig, train_reservoir
+        from spikefleet.train.reservoir import ReservoirConfig, train_reservoir
 
         kw = {k: v for k, v in (("n", design.n), ("train_trials", design.steps)) if v is not None}
         model, info = train_reservoir(task, ReservoirConfig(**kw), seed, progress=False)
@@ -240,17 +240,17 @@ def _train(spec, design, seed: int, teacher_bytes: bytes | None, cache_dir=None)
 def _evaluate(spec, unit: Unit, model_bytes: bytes, teacher_bytes: bytes | None, cache_dir=None) -> dict:
     import jax
 
-    from .. import seeds
-    from ..evaluation import run_outputs
-    from ..fleet.chip import fleet_keys
-    from ..fleet.sweep import Sweep, run_sweeps
-    from ..seeds import seed_stream
+    from spikefleet import seeds
+    from spikefleet.evaluation import run_outputs
+    from spikefleet.fleet.chip import fleet_keys
+    from spikefleet.fleet.sweep import Sweep, run_sweeps
+    from spikefleet.seeds import seed_stream
 
     task = spec.make_task()
     fleet, p = spec.fleet, spec.perturbations
     model, model_info = _from_bytes(model_bytes, with_info=True)
     if task.name == "wakephrase":  # fixed test set; each design judged by its own boundary
-        from ..train import wakephrase as wr
+        from spikefleet.train import wakephrase as wr
 
         batch = wr.dataset(task, "test", fleet.trials, unit.seed, cache_dir)
         reference_task = wr.decision_task(task, None)  # the teacher's rule
@@ -280,7 +280,7 @@ def execute(payload: dict) -> dict:
     ``model`` / ``teacher`` (checkpoint bytes or None). Returns a plain dict with ``seconds``,
     ``cpu_seconds`` (of the worker process), ``pid`` and, for train units, ``checkpoint`` (bytes)
     and ``info``; for eval units ``metrics``, ``summary`` and ``info``."""
-    from .spec import parse_experiment
+    from spikefleet.experiments.spec import parse_experiment
 
     start, cpu = time.perf_counter(), time.process_time()
     spec = parse_experiment(payload["spec"], "<worker>")

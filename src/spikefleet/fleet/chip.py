@@ -23,12 +23,12 @@ from typing import Optional
 import equinox as eqx
 import jax
 
-from ..errors import expect
-from ..network import map_core
-from .faults import SELECTIONS, silence_neurons
-from .mismatch import MismatchProfile, apply_mismatch
-from .noise import with_membrane_noise
-from .quantize import GRIDS, quantize_matrices
+from spikefleet.errors import expect
+from spikefleet.models.spiking import map_core
+from spikefleet.fleet.faults import SELECTIONS, silence_neurons
+from spikefleet.fleet.mismatch import MismatchProfile, apply_mismatch
+from spikefleet.fleet.noise import with_membrane_noise
+from spikefleet.fleet.quantize import GRIDS, quantize_matrices
 
 __all__ = ["Condition", "prepare", "realize", "realize_fleet", "fleet_keys"]
 

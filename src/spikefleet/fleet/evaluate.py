@@ -29,11 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, expect
-from ..simulate import simulate_batch, trace_names
-from .chip import Condition, _vary, prepare
-from .noise import add_input_noise
-from .stats import summarize
+from spikefleet.errors import ConfigError, expect
+from spikefleet.simulate import simulate_batch, trace_names
+from spikefleet.fleet.chip import Condition, _vary, prepare
+from spikefleet.fleet.noise import add_input_noise
+from spikefleet.fleet.stats import summarize
 
 __all__ = ["FleetResult", "evaluate_fleet", "fleet_outputs", "fit_gain", "METRICS"]
 

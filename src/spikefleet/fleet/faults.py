@@ -16,8 +16,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..errors import ConfigError, expect
-from ..network import SpikingNetwork, core_of, map_core
+from spikefleet.errors import ConfigError, expect
+from spikefleet.models.spiking import SpikingNetwork, core_of, map_core
 
 __all__ = ["silence_neurons", "SELECTIONS"]
 

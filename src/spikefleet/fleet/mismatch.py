@@ -36,7 +36,7 @@ Built-in profiles (``spikefleet profiles`` lists them):
   ``threshold`` 10 %. The readout ``w_out``/``tau_out`` is computed off-chip: not perturbed.
 * ``dynapse2-frozen`` (level = the reference's ``percent_deviation``, default 0.30): every
   one of the 24 DynapSim circuit parameters (spec ``dynapse2.md`` §5.2) of a
-  :class:`~spikefleet.network_dynapse2.DynapSE2Network`, per neuron, ``p (1 + σ ξ)`` with
+  :class:`~spikefleet.models.dynapse2.DynapSE2Network`, per neuron, ``p (1 + σ ξ)`` with
   ``σ = level / 3`` (unbounded, as the reference generator). Weights and ``I_scale`` untouched.
 * ``dynapse2-dynamic`` (same level convention): the trainable weights ``w_in`` and ``w_rec``,
   ``w (1 + σ ξ)``, ``σ = level / 3`` — the reference's weight-noise-injection prototype.
@@ -60,10 +60,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..errors import ConfigError, expect, shown
-from ..network import RateNetwork, SpikingNetwork, core_of, map_core
-from ..network_dynapse2 import DynapSE2Network
-from ..neurons.dynapse2 import FROZEN_MISMATCH_PARAMETERS
+from spikefleet.errors import ConfigError, expect, shown
+from spikefleet.models.spiking import RateNetwork, SpikingNetwork, core_of, map_core
+from spikefleet.models.dynapse2 import DynapSE2Network
+from spikefleet.neurons.dynapse2 import FROZEN_MISMATCH_PARAMETERS
 
 __all__ = ["MismatchProfile", "PARAMETERS", "builtin_profile", "load_profile", "get_profile", "apply_mismatch",
            "BUILTIN_PROFILES", "parameters_of", "mismatch_targets", "perturb_relative", "outer_weights", "OUTER_WEIGHT_NAMES"]
@@ -194,7 +194,7 @@ def load_profile(path: str | Path) -> MismatchProfile:
     Raises :class:`ConfigError` naming the file for unreadable files, syntax errors, a missing
     ``[sigmas]`` table, unknown keys or parameters, and sigmas that are not numbers in [0, 10).
     """
-    from ..fileio import parse_json, parse_toml, read_text
+    from spikefleet.io import parse_json, parse_toml, read_text
 
     path = Path(path)
     if not path.is_file():

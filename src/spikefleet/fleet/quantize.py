@@ -20,8 +20,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..errors import expect
-from ..network import core_of, map_core
+from spikefleet.errors import expect
+from spikefleet.models.spiking import core_of, map_core
 
 __all__ = ["quantize_uniform", "quantize_matrices", "step_size", "GRIDS"]
 

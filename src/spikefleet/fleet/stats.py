@@ -73,7 +73,7 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-from ..errors import ConfigError, expect
+from spikefleet.errors import ConfigError, expect
 
 __all__ = [
     "Summary",

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
-from ..errors import expect
-from .chip import Condition
-from .evaluate import METRICS, evaluate_fleet, fit_gain
-from .mismatch import get_profile
-from .stats import paired_comparison
+from spikefleet.errors import expect
+from spikefleet.fleet.chip import Condition
+from spikefleet.fleet.evaluate import METRICS, evaluate_fleet, fit_gain
+from spikefleet.fleet.mismatch import get_profile
+from spikefleet.fleet.stats import paired_comparison
 
 __all__ = ["Sweep", "build_conditions", "run_sweeps", "compare_designs", "SWEEP_KINDS", "ads_recurrent_scale"]
 
@@ -120,7 +120,7 @@ def run_sweeps(designs: dict, task, batch, chip_keys, sweeps: list[Sweep], *, ru
     ``reference_labels``: also score every chip's decisions against these labels (``agreement``,
     e.g. the teacher's decisions).
     """
-    from ..train.ads import ADSNetwork
+    from spikefleet.train.ads import ADSNetwork
 
     records = []
     jobs = [(s, level, cond) for s in sweeps for level, cond in build_conditions(s)]

@@ -113,7 +113,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, expect
+from spikefleet.errors import ConfigError, expect
 
 __all__ = [
     "DynapSE2", "DynapSE2State", "evolve", "dpi_spike_count",

@@ -102,8 +102,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, expect
-from .dynapse2 import (CURRENT_DEFAULTS, DENDRITE_CAPACITANCE, HIGH_LEVEL_DEFAULTS, I_SCALE, LAYOUT_DEFAULTS,
+from spikefleet.errors import ConfigError, expect
+from spikefleet.neurons.dynapse2 import (CURRENT_DEFAULTS, DENDRITE_CAPACITANCE, HIGH_LEVEL_DEFAULTS, I_SCALE, LAYOUT_DEFAULTS,
                        SURROGATES, _check_positive, _is_traced, current_to_gain, current_to_tau, dpi_spike_count,
                        gain_to_current, high_level_to_currents, tau_to_current)
 

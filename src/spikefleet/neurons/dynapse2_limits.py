@@ -1,6 +1,6 @@
 r"""Numerical limits of the DYNAP-SE2 (DynapSim) model: which time step the equations tolerate.
 
-:func:`check_dynamics` is called by the :class:`~spikefleet.network_dynapse2.DynapSE2Network`
+:func:`check_dynamics` is called by the :class:`~spikefleet.models.dynapse2.DynapSE2Network`
 constructor (concrete parameters only; traced or vmapped chips are not checked, so the simulation
 loop is untouched). Negative, zero or non-finite currents, capacitances and ``dt`` are already
 rejected by :class:`~spikefleet.neurons.dynapse2.DynapSE2` itself; here the *combination* of the
@@ -53,7 +53,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import ConfigError
+from spikefleet.errors import ConfigError
 
 __all__ = ["DynamicsWarning", "check_dynamics", "membrane_dt_limit"]
 

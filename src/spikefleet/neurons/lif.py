@@ -42,8 +42,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..errors import ConfigError, expect
-from .surrogate import FastSigmoid, Surrogate, spike_count
+from spikefleet.errors import ConfigError, expect
+from spikefleet.neurons.surrogate import FastSigmoid, Surrogate, spike_count
 
 __all__ = ["LIF", "LIFState"]
 

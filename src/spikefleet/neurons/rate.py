@@ -20,7 +20,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..errors import expect
+from spikefleet.errors import expect
 
 __all__ = ["TanhRate"]
 

@@ -36,7 +36,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from ..errors import expect
+from spikefleet.errors import expect
 
 __all__ = ["Surrogate", "FastSigmoid", "Triangle", "Boxcar", "spike_count", "make_surrogate"]
 

@@ -1,5 +1,5 @@
 """Tasks: data generators with their decision rules and metrics."""
 
-from .registry import TASKS, XorTask, get_task
+from spikefleet.tasks.registry import TASKS, XorTask, get_task
 
 __all__ = ["TASKS", "XorTask", "get_task"]

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import expect
+from spikefleet.errors import expect
 
 __all__ = ["FrozenNoiseConfig", "FrozenNoiseBatch", "patterns", "generate", "spike_counts", "decide",
            "decide_jax", "margins", "margin_jax", "firing_rate_ratio", "SAMPLERS"]

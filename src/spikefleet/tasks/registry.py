@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import expect
-from . import frozen_noise, xor
-from .wakephrase import WakePhraseTask
+from spikefleet.errors import expect
+from spikefleet.tasks import frozen_noise, xor
+from spikefleet.tasks.wakephrase.task import WakePhraseTask
 
 __all__ = ["XorTask", "FrozenNoiseTask", "WakePhraseTask", "get_task", "TASKS"]
 

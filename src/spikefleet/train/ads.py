@@ -8,7 +8,7 @@ Architecture (the deployable design, :class:`ADSNetwork`)::
     c[t] --F̂·A--> c̃[t] --W^in--> N LIF neurons (Ω^s slow, Ω^f fast) --W^out--> x̃[t] --D̂--> y[t]
 
 with ``F̂ = teacher.w_in`` [C, N̂], ``D̂ = teacher.w_out`` [N̂, O] and the ADS core a
-:class:`~spikefleet.network.SpikingNetwork` (``input_target="current"``, unit-area synapses and
+:class:`~spikefleet.models.spiking.SpikingNetwork` (``input_target="current"``, unit-area synapses and
 readout, Euler membrane, reset to ``V_reset``, at most one spike per neuron and step).
 
 Weights (§6), built by :func:`build_ads` from a raw decoder ``D ∈ ℝ^{N̂×N}``, ``D_{ji} ~ N(0,1)/N̂``::
@@ -89,17 +89,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import expect
-from ..errors import is_finite_number as _is_num
-from ..errors import is_positive_int as _is_pos_int
-from ..network import RateNetwork, SpikingConfig, SpikingNetwork
-from ..neurons.lif import LIF
-from ..simulate import simulate_batch
-from ..seeds import ADS_INIT as ADS_INIT_STREAM
-from ..seeds import TRAIN as TRAIN_STREAM
-from ..seeds import VAL as VAL_STREAM
-from ..seeds import seed_stream
-from .bptt import TrainingDiverged
+from spikefleet.errors import expect
+from spikefleet.errors import is_finite_number as _is_num
+from spikefleet.errors import is_positive_int as _is_pos_int
+from spikefleet.models.spiking import RateNetwork, SpikingConfig, SpikingNetwork
+from spikefleet.neurons.lif import LIF
+from spikefleet.simulate import simulate_batch
+from spikefleet.seeds import ADS_INIT as ADS_INIT_STREAM
+from spikefleet.seeds import TRAIN as TRAIN_STREAM
+from spikefleet.seeds import VAL as VAL_STREAM
+from spikefleet.seeds import seed_stream
+from spikefleet.train.loop import TrainingDiverged
 
 __all__ = [
     "ADSConfig", "ADSNetwork", "build_ads", "ads_thresholds", "k_values", "eta_values",

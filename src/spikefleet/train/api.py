@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 
-from ..evaluation import evaluate_model
-from .. import seeds
-from ..errors import ConfigError, expect
-from ..seeds import seed_stream
-from .recipes import TrainOutput, train
+from spikefleet.evaluation import evaluate_model
+from spikefleet import seeds
+from spikefleet.errors import ConfigError, expect
+from spikefleet.seeds import seed_stream
+from spikefleet.train.recipes import TrainOutput, train
 
 __all__ = ["train_and_test", "test", "default_model", "MODELS", "fleet_report", "TRAIN_METHODS", "TEACHER_METHODS",
            "train_from_teacher"]
@@ -40,8 +40,8 @@ def test(model, task, seed: int, trials: int) -> dict:
     if task.name == "frozen-noise":
         import numpy as np
 
-        from ..evaluation import run_outputs
-        from ..tasks.frozen_noise import margins, spike_counts
+        from spikefleet.evaluation import run_outputs
+        from spikefleet.tasks.frozen_noise import margins, spike_counts
 
         batch = task.generate(task.n_out, 0)
         outputs, _ = run_outputs(model, batch.inputs)
@@ -58,12 +58,12 @@ def train_from_teacher(method: str, task, seed: int, *, teacher=None, progress: 
     """Network ADS (spec §8.1) or FORCE (§13.2) on the teacher's dynamics; trains the teacher first
     (same seed) if none is given.
 
-    ``teacher`` is a :class:`~spikefleet.network.RateNetwork`; ``config_overrides`` go to the
+    ``teacher`` is a :class:`~spikefleet.models.spiking.RateNetwork`; ``config_overrides`` go to the
     method's config (:class:`~spikefleet.train.ads.ADSConfig`, e.g. ``fast``, ``epochs``,
     ``trials_per_epoch``, ``n``; :class:`~spikefleet.train.force.FORCEConfig`).
     """
-    from .ads import ADSConfig, train_ads
-    from .force import FORCEConfig, train_force
+    from spikefleet.train.ads import ADSConfig, train_ads
+    from spikefleet.train.force import FORCEConfig, train_force
 
     expect(method in TEACHER_METHODS, "method", f"one of {TEACHER_METHODS}", method)
     teacher_info = {"source": "given"}
@@ -87,7 +87,7 @@ def train_and_test(task, method: str, seed: int, *, test_trials: int = 200, teac
     start = time.perf_counter()
     expect(model in MODELS, "model", f"one of {MODELS}", model)
     if model == "dynapse2":
-        from .dynapse2 import DynapSE2TrainConfig, train_dynapse2
+        from spikefleet.train.dynapse2 import DynapSE2TrainConfig, train_dynapse2
 
         expect(method == "bptt", "method", "'bptt' for model 'dynapse2'", method)
         steps = kwargs.pop("steps", None)
@@ -112,7 +112,7 @@ def train_and_test(task, method: str, seed: int, *, test_trials: int = 200, teac
             overrides["fast"] = fast
         out = train_from_teacher(method, task, seed, teacher=teacher, progress=progress, **overrides)
     elif method == "reservoir":
-        from .reservoir import ReservoirConfig, train_reservoir
+        from spikefleet.train.reservoir import ReservoirConfig, train_reservoir
 
         config = ReservoirConfig() if steps is None else ReservoirConfig(train_trials=steps)
         model, info = train_reservoir(task, config, seed, progress=progress)
@@ -140,10 +140,10 @@ def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: in
     import jax
     import numpy as np
 
-    from ..fleet.chip import fleet_keys
-    from ..fleet.plot import plot_robustness
-    from ..fleet.stats import format_table as stats_table
-    from ..fleet.sweep import Sweep, compare_designs, run_sweeps
+    from spikefleet.fleet.chip import fleet_keys
+    from spikefleet.fleet.plot import plot_robustness
+    from spikefleet.fleet.stats import format_table as stats_table
+    from spikefleet.fleet.sweep import Sweep, compare_designs, run_sweeps
 
     sweeps = []
     if mismatch:

@@ -16,7 +16,7 @@ the ``dynapse2-dynamic`` mismatch profile at level ``3σ``): at every epoch, wit
 Several runs (seeds × noise levels) train at once: every run is one lane of a ``vmap``, and
 epochs advance in jitted ``lax.scan`` chunks of ``chunk`` epochs (one compilation for the whole
 training). Run ``i`` initialises its weights from ``PRNGKey(seed_stream(seed_i, 11))``
-(Kaiming-uniform, :func:`~spikefleet.network_dynapse2.init_dynapse2`), so runs with the same
+(Kaiming-uniform, :func:`~spikefleet.models.dynapse2.init_dynapse2`), so runs with the same
 seed and different noise share their initial weights (the paired design of E7c), and draws its
 weight noise from ``PRNGKey(seed_stream(seed_i, 12))``.
 """
@@ -34,14 +34,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..errors import expect
-from ..errors import is_finite_number as _is_num
-from ..errors import is_positive_int as _is_pos_int
-from ..network_dynapse2 import DynapSE2Config, DynapSE2Network, init_dynapse2
-from ..neurons.dynapse2 import I_SCALE, SURROGATES
-from ..seeds import DYNAPSE2_INIT, WEIGHT_NOISE, seed_stream
-from ..simulate import simulate_batch
-from .bptt import TrainingDiverged
+from spikefleet.errors import expect
+from spikefleet.errors import is_finite_number as _is_num
+from spikefleet.errors import is_positive_int as _is_pos_int
+from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network, init_dynapse2
+from spikefleet.neurons.dynapse2 import I_SCALE, SURROGATES
+from spikefleet.seeds import DYNAPSE2_INIT, WEIGHT_NOISE, seed_stream
+from spikefleet.simulate import simulate_batch
+from spikefleet.train.loop import TrainingDiverged
 
 __all__ = ["DynapSE2TrainConfig", "initial_network", "train_dynapse2", "train_dynapse2_runs"]
 

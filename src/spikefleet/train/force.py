@@ -13,7 +13,7 @@ Architecture (:class:`FORCENetwork`)::
                                                         +------- E [N̂, N] -------+  (z[t−1] @ E)
 
 with ``F̂ = teacher.w_in`` [C, N̂], ``D̂ = teacher.w_out`` [N̂, O]. The on-chip part is the
-``core`` (:class:`~spikefleet.network.SpikingNetwork`, ``input_target="current"``): ``core.w_in``
+``core`` (:class:`~spikefleet.models.spiking.SpikingNetwork`, ``input_target="current"``): ``core.w_in``
 = the fixed N(0, 1) projection (spec: "F̂ᵀc projected by a fixed random N(0, 1) matrix"),
 ``core.w_rec`` = Ω, ``core.w_out`` = the learned decoder Φ [N, N̂]; the feedback encoders E
 (``FORCENetwork.e``) and the teacher matrices F̂, D̂ sit outside the core.
@@ -96,17 +96,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import expect
-from ..errors import is_finite_number as _is_num
-from ..errors import is_positive_int as _is_pos_int
-from ..network import RateNetwork, SpikingConfig, SpikingNetwork, SpikingState
-from ..neurons.lif import LIF
-from ..seeds import FORCE_INIT as _FORCE_INIT
-from ..seeds import VAL as VAL_STREAM
-from ..seeds import seed_stream
-from ..simulate import simulate_batch
-from .ads import reconstruction_error, teacher_dynamics, training_inputs
-from .bptt import TrainingDiverged
+from spikefleet.errors import expect
+from spikefleet.errors import is_finite_number as _is_num
+from spikefleet.errors import is_positive_int as _is_pos_int
+from spikefleet.models.spiking import RateNetwork, SpikingConfig, SpikingNetwork, SpikingState
+from spikefleet.neurons.lif import LIF
+from spikefleet.seeds import FORCE_INIT as _FORCE_INIT
+from spikefleet.seeds import VAL as VAL_STREAM
+from spikefleet.seeds import seed_stream
+from spikefleet.simulate import simulate_batch
+from spikefleet.train.ads import reconstruction_error, teacher_dynamics, training_inputs
+from spikefleet.train.loop import TrainingDiverged
 
 __all__ = [
     "FORCEConfig", "FORCENetwork", "FORCEState", "FORCE_INIT_STREAM", "build_force", "force_omega",

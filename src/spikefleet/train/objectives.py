@@ -1,7 +1,7 @@
 r"""Robust training objectives: wrap a loss so the design learns to work on every chip.
 
 All wrappers take and return losses of the form ``loss(model, inputs, targets, key) ->
-(scalar, aux)`` (see :func:`spikefleet.train.bptt.fit`); gradients always reach the
+(scalar, aux)`` (see :func:`spikefleet.train.loop.fit`); gradients always reach the
 *nominal* parameters, because the chip realisation is differentiable in them.
 
 * ``none`` — the nominal loss ``L(θ)``.
@@ -24,10 +24,10 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
-from ..errors import ConfigError, expect
-from ..fleet.chip import Condition, realize
-from ..fleet.mismatch import MismatchProfile, mismatch_targets, perturb_relative
-from ..simulate import simulate_batch
+from spikefleet.errors import ConfigError, expect
+from spikefleet.fleet.chip import Condition, realize
+from spikefleet.fleet.mismatch import MismatchProfile, mismatch_targets, perturb_relative
+from spikefleet.simulate import simulate_batch
 
 __all__ = ["Robustness", "robust_loss", "ROBUST_KINDS"]
 

@@ -21,17 +21,17 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..errors import ConfigError, expect
-from ..evaluation import evaluate_model
-from ..network import RateConfig, SpikingConfig, init_rate, init_spiking
-from ..simulate import simulate_batch
-from ..seeds import ROBUST as ROBUST_STREAM
-from ..seeds import TEST as TEST_STREAM
-from ..seeds import TRAIN as TRAIN_STREAM
-from ..seeds import VAL as VAL_STREAM
-from ..seeds import seed_stream
-from .bptt import FitConfig, fit
-from .objectives import Robustness, robust_loss
+from spikefleet.errors import ConfigError, expect
+from spikefleet.evaluation import evaluate_model
+from spikefleet.models.spiking import RateConfig, SpikingConfig, init_rate, init_spiking
+from spikefleet.simulate import simulate_batch
+from spikefleet.seeds import ROBUST as ROBUST_STREAM
+from spikefleet.seeds import TEST as TEST_STREAM
+from spikefleet.seeds import TRAIN as TRAIN_STREAM
+from spikefleet.seeds import VAL as VAL_STREAM
+from spikefleet.seeds import seed_stream
+from spikefleet.train.loop import FitConfig, fit
+from spikefleet.train.objectives import Robustness, robust_loss
 
 __all__ = ["METHODS", "TrainOutput", "train", "default_fit_config", "fixed_batches"]
 

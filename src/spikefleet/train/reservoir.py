@@ -27,7 +27,7 @@ Structure (:func:`build_reservoir`, orientation ``w[pre, post]`` as everywhere)
   bias 0. Initial potentials ``V_i[0] ~ U(V_reset, V_th,i)`` once per instance
   (``v_init="uniform"``; the reference randomises the NEST state) or ``V_reset``.
 
-One step ``t`` (``spikefleet.network.SpikingNetwork`` with ``synapse_norm = readout_norm = "none"``)::
+One step ``t`` (``spikefleet.models.spiking.SpikingNetwork`` with ``synapse_norm = readout_norm = "none"``)::
 
     I_i[t]  = e^{−dt/τ_i} I_i[t−1] + Σ_j o_j[t−1] W_rec[j, i]        (current jump w per spike)
     V_i     ← V_i + (1 − e^{−dt/τ_i}) (V_rest − V_i + I_i[t] + Σ_c x_c[t] W_in[c, i])
@@ -125,15 +125,15 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from .. import seeds
-from ..errors import expect
-from ..evaluation import evaluate_model
-from ..network import SpikingConfig, SpikingNetwork
-from ..neurons.lif import LIF
-from ..seeds import TRAIN as TRAIN_STREAM
-from ..seeds import VAL as VAL_STREAM
-from ..seeds import seed_stream
-from ..simulate import simulate_batch
+from spikefleet import seeds
+from spikefleet.errors import expect
+from spikefleet.evaluation import evaluate_model
+from spikefleet.models.spiking import SpikingConfig, SpikingNetwork
+from spikefleet.neurons.lif import LIF
+from spikefleet.seeds import TRAIN as TRAIN_STREAM
+from spikefleet.seeds import VAL as VAL_STREAM
+from spikefleet.seeds import seed_stream
+from spikefleet.simulate import simulate_batch
 
 __all__ = [
     "ReservoirConfig", "RESERVOIR_INIT", "liquid_bounds", "liquid_weights", "build_reservoir",

@@ -1,6 +1,6 @@
 r"""Training recipes for the wake-phrase task (Network ADS spec §3.2, §8.2, §9, §13).
 
-Every method trains on the synthetic corpus (:mod:`spikefleet.tasks.wakephrase`) and every
+Every method trains on the synthetic corpus (:mod:`spikefleet.tasks.wakephrase.task`) and every
 spiking design is judged by the integral rule with its own boundary ``B`` fitted on validation
 data (§9); the teacher uses ``max ŷ > 0.7``.
 
@@ -44,9 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import seeds
-from ..errors import expect
-from ..seeds import seed_stream
+from spikefleet import seeds
+from spikefleet.errors import expect
+from spikefleet.seeds import seed_stream
 
 __all__ = ["STREAMS", "RESERVOIR_W_INPUT", "dataset", "teacher_loss", "train_teacher", "ads_config", "force_config", "train_method",
            "fit_design_boundary", "decision_task"]
@@ -67,8 +67,8 @@ def dataset(task, name: str, n: int, seed: int, cache_dir=None):
 
     With ``cache_dir`` the arrays are kept in ``cache_dir/<preset>-<name>-s<seed>-n<n>.npz``
     (metadata dropped: ``meta = ()``)."""
-    from ..checkpoint import atomic_write_bytes
-    from ..tasks.wakephrase import GENERATOR_VERSION, WakePhraseBatch
+    from spikefleet.checkpoint import atomic_write_bytes
+    from spikefleet.tasks.wakephrase.task import GENERATOR_VERSION, WakePhraseBatch
 
     expect(name in STREAMS, "name", f"one of {sorted(STREAMS)}", name)
     split, stream = STREAMS[name]
@@ -103,8 +103,8 @@ def decision_task(task, boundary: float | None):
 
 def fit_design_boundary(model, val) -> float:
     """The integral-rule boundary of ``model`` fitted on the validation batch (§9)."""
-    from ..evaluation import run_outputs
-    from ..tasks.wakephrase import fit_boundary
+    from spikefleet.evaluation import run_outputs
+    from spikefleet.tasks.wakephrase.task import fit_boundary
 
     outputs, _ = run_outputs(model, val.inputs, chunk=32)
     return fit_boundary(outputs, val.labels)
@@ -115,7 +115,7 @@ def teacher_loss(model, inputs, targets, key=None):
     """§3.2: output MSE + mean(Ω̂²) + mean|diag Ω̂| + 1e3·mean(b²) + (max τ − 15 ms)₊²."""
     import jax.numpy as jnp
 
-    from ..simulate import simulate_batch
+    from spikefleet.simulate import simulate_batch
 
     mse = jnp.mean((simulate_batch(model, inputs).outputs - targets) ** 2)
     reg = (jnp.mean(model.w_rec ** 2) + jnp.mean(jnp.abs(jnp.diag(model.w_rec))) + 1e3 * jnp.mean(model.units.bias ** 2)
@@ -136,10 +136,10 @@ def train_teacher(task, train, val, seed: int, *, steps: int = 2000, hidden: int
     ``(model, info)`` (selection on validation accuracy with the teacher rule)."""
     import jax
 
-    from ..evaluation import evaluate_model
-    from ..network import RateConfig, init_rate
-    from .bptt import FitConfig, fit
-    from .recipes import fixed_batches
+    from spikefleet.evaluation import evaluate_model
+    from spikefleet.models.spiking import RateConfig, init_rate
+    from spikefleet.train.loop import FitConfig, fit
+    from spikefleet.train.recipes import fixed_batches
 
     rule = decision_task(task, None)
     batch_size = min(batch_size, len(train.inputs))
@@ -166,7 +166,7 @@ def ads_config(*, n: int | None = None, samples: int | None = None, epochs: int 
     k do not work (measured: η = 1e-5 makes Ω^s diverge within 20 samples; k = 200 leaves the
     reconstruction error of the network *with* feedback at 0.8); the experiment files use
     η = 1e-6, k0 = 3000 and P = 32 (see ``docs/wakephrase.md``)."""
-    from .ads import ADSConfig
+    from spikefleet.train.ads import ADSConfig
 
     par = 1 if parallel is None else int(parallel)
     return ADSConfig(n=768 if n is None else n, kappa=1.5, amplitude=1000.0, k0=200.0 if k0 is None else float(k0),
@@ -177,7 +177,7 @@ def ads_config(*, n: int | None = None, samples: int | None = None, epochs: int 
 
 def force_config(*, n: int | None = None, samples: int | None = None, epochs: int = 15, val_trials: int = 50):
     """§13.2 FORCE settings: N = 768, up to 15 epochs with patience 2."""
-    from .force import FORCEConfig
+    from spikefleet.train.force import FORCEConfig
 
     return FORCEConfig(n=768 if n is None else n, epochs=epochs, trials_per_epoch=400 if samples is None else samples,
                        val_trials=val_trials, patience=2)
@@ -195,8 +195,8 @@ def train_method(method: str, task, seed: int, *, train=None, val, teacher=None,
     samples (reservoir); ``epochs`` (ads, force): passes of ``steps`` samples (ads: of the fixed
     training set ``train``, default all of it; force: fresh).
     """
-    from .ads import train_ads
-    from .force import train_force
+    from spikefleet.train.ads import train_ads
+    from spikefleet.train.force import train_force
 
     start = time.perf_counter()
     train_task = replace(task, split="train", rule="teacher")
@@ -213,14 +213,14 @@ def train_method(method: str, task, seed: int, *, train=None, val, teacher=None,
             cfg = force_config(n=n, samples=steps, **({"epochs": epochs} if epochs else {}))
             model, info = train_force(teacher, train_task, cfg, seed, progress=progress)
     elif method == "reservoir":
-        from .reservoir import ReservoirConfig, train_reservoir
+        from spikefleet.train.reservoir import ReservoirConfig, train_reservoir
 
         kw = {k: v for k, v in (("n", 768 if n is None else n), ("train_trials", steps)) if v is not None}
         model, info = train_reservoir(train_task, ReservoirConfig(w_input=RESERVOIR_W_INPUT, **kw), seed,
                                       progress=progress)
     elif method == "bptt":
-        from .objectives import Robustness
-        from .recipes import train as train_recipe
+        from spikefleet.train.objectives import Robustness
+        from spikefleet.train.recipes import train as train_recipe
 
         expect(train is not None, "train", "the fixed training set for method 'bptt'", None)
         kw = {k: v for k, v in (("steps", steps),) if v is not None}

@@ -13,6 +13,6 @@
 - :mod:`.reverse`: configuration → recovered design and the simulator of what was deployed;
 - :mod:`.runner`: running a deployment on a board (events, binning, discharge configuration).
 
-Command line: ``spikefleet deploy`` / ``spikefleet inspect`` (:mod:`spikefleet.cli_deploy`).
+Command line: ``spikefleet deploy`` / ``spikefleet inspect`` (:mod:`spikefleet.cli.deploy`).
 Submodules are imported explicitly so that importing this package stays cheap.
 """

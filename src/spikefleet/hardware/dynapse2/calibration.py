@@ -42,8 +42,8 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from ...errors import ConfigError, expect, is_finite_number
-from .biases import N_COARSE, N_FINE, TYPES, BiasGenerator, parametric_generator
+from spikefleet.errors import ConfigError, expect, is_finite_number
+from spikefleet.hardware.dynapse2.biases import N_COARSE, N_FINE, TYPES, BiasGenerator, parametric_generator
 
 __all__ = [
     "TABLE_FORMAT", "TABLE_VERSION", "calibration_from_records", "load_calibration_table",
@@ -173,7 +173,7 @@ def _read_csv(text: str, source: str) -> tuple[list, dict]:
 
 
 def _read_json(text: str, source: str) -> tuple[list, dict]:
-    from ...fileio import parse_json
+    from spikefleet.io import parse_json
 
     doc = parse_json(text, source)
     expect(isinstance(doc, dict), source, "a JSON object", type(doc).__name__)
@@ -223,7 +223,7 @@ def save_calibration_table(generator: BiasGenerator, path, *, metadata: Optional
     Useful as a template for measured tables (e.g. from ``parametric_generator()``); ``metadata`` takes
     the optional keys board, chip, core, date, temperature, supply, method.
     """
-    from ...checkpoint import atomic_write_bytes  # lazy: keeps this module free of JAX imports
+    from spikefleet.checkpoint import atomic_write_bytes  # lazy: keeps this module free of JAX imports
 
     path = Path(path)
     meta = _check_meta(str(path), metadata or {})

@@ -1,6 +1,6 @@
 r"""DYNAP-SE2 configuration from a trained network: validate → place → quantise → route → bias codes.
 
-:func:`deploy` turns a :class:`~spikefleet.network_dynapse2.DynapSE2Network` into a
+:func:`deploy` turns a :class:`~spikefleet.models.dynapse2.DynapSE2Network` into a
 :class:`Deployment` whose ``config`` is a :class:`HardwareConfig`:
 
 * ``configuration``: the samna-free alias :class:`~.samna_alias.Dynapse2Configuration` (spec §9.5):
@@ -41,17 +41,17 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from ..._version import __version__
-from ...errors import ConfigError, expect
-from ...neurons.dynapse2 import DynapSE2, WEIGHT_BITS
-from .biases import BIASES, BiasGenerator, BiasTranslation, currents_to_codes, parametric_generator
-from .calibration import select_generator
-from .constraints import LAYOUT_PARAMETERS, HardwareSpec, raise_if, validate
-from .mapping import Placement, plan
-from .quantize import CoreQuantization, quantize
-from .routing import OutputChannel, Routing, mask_to_bits, route
-from .samna_probe import SamnaUnavailableError, import_samna
-from .samna_alias import (EMPTY_DESTINATION, EMPTY_NEURON, EMPTY_SYNAPSE, Dynapse2Chip, Dynapse2Configuration,
+from spikefleet._version import __version__
+from spikefleet.errors import ConfigError, expect
+from spikefleet.neurons.dynapse2 import DynapSE2, WEIGHT_BITS
+from spikefleet.hardware.dynapse2.biases import BIASES, BiasGenerator, BiasTranslation, currents_to_codes, parametric_generator
+from spikefleet.hardware.dynapse2.calibration import select_generator
+from spikefleet.hardware.dynapse2.constraints import LAYOUT_PARAMETERS, HardwareSpec, raise_if, validate
+from spikefleet.hardware.dynapse2.mapping import Placement, plan
+from spikefleet.hardware.dynapse2.quantize import CoreQuantization, quantize
+from spikefleet.hardware.dynapse2.routing import OutputChannel, Routing, mask_to_bits, route
+from spikefleet.hardware.dynapse2.samna_probe import SamnaUnavailableError, import_samna
+from spikefleet.hardware.dynapse2.samna_alias import (EMPTY_DESTINATION, EMPTY_NEURON, EMPTY_SYNAPSE, Dynapse2Chip, Dynapse2Configuration,
                           Dynapse2Core, Dynapse2Destination, Dynapse2Neuron, Dynapse2Parameter, Dynapse2Synapse,
                           from_json_obj, to_json_obj)
 
@@ -131,7 +131,7 @@ class HardwareConfig:
     @classmethod
     def from_json(cls, text: str, *, source: str = "<string>") -> "HardwareConfig":
         """Parse and validate; errors name ``source`` and the offending field."""
-        from ...fileio import parse_json
+        from spikefleet.io import parse_json
 
         return cls.from_json_doc(parse_json(text, source), source=source)
 
@@ -169,7 +169,7 @@ class HardwareConfig:
 
     def save(self, path) -> Path:
         """Write the JSON atomically (``checkpoint.atomic_write_bytes``)."""
-        from ...checkpoint import atomic_write_bytes
+        from spikefleet.checkpoint import atomic_write_bytes
 
         path = Path(path)
         atomic_write_bytes(path, self.to_json().encode())
@@ -178,7 +178,7 @@ class HardwareConfig:
     @classmethod
     def load(cls, path) -> "HardwareConfig":
         """Read and validate a configuration file (:meth:`from_json`); errors name the file."""
-        from ...fileio import read_text
+        from spikefleet.io import read_text
 
         path = Path(path)
         return cls.from_json(read_text(path, "hardware configuration file (JSON)"), source=str(path))
@@ -220,7 +220,7 @@ def check_metadata(meta: Mapping, *, n_chips: int) -> None:
     positive number}}; ``calibration`` {core: object}; ``bias_translation`` {core: {"requested": {bias:
     number or null}, "codes": {bias: [coarse, fine]}}}; ``quantization`` {"loss": [numbers], "notes": [...]}.
     """
-    from ...neurons.dynapse2 import SURROGATES
+    from spikefleet.neurons.dynapse2 import SURROGATES
 
     m = "spikefleet.metadata"
     expect(_nesting(meta) <= 32, m, "objects and arrays nested at most 32 levels deep", "deeper nesting")
@@ -315,7 +315,7 @@ class Deployment:
 
     def network(self, **kwargs):
         """The simulator of what was deployed (:func:`~.reverse.network_from_config`)."""
-        from .reverse import network_from_config
+        from spikefleet.hardware.dynapse2.reverse import network_from_config
 
         return network_from_config(self.config, **kwargs)
 
@@ -341,7 +341,7 @@ def deploy(net, *, quantization: Optional[CoreQuantization] = None, method: str 
     (precedence per core > per chip > global, :func:`~.calibration.select_generator`). ``n_cores``,
     ``share``, ``rtol``: see :func:`~.mapping.plan`. Raises ``HardwareLimitError`` listing all violations.
     """
-    from ...network_dynapse2 import DynapSE2Network
+    from spikefleet.models.dynapse2 import DynapSE2Network
 
     spec = HardwareSpec() if spec is None else spec
     expect(isinstance(net, DynapSE2Network) and type(net.neurons) is DynapSE2, "net",

@@ -49,8 +49,8 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from ...errors import ConfigError, expect, is_finite_number, is_positive_int
-from ...neurons.dynapse2 import PARAMETER_NAMES
+from spikefleet.errors import ConfigError, expect, is_finite_number, is_positive_int
+from spikefleet.neurons.dynapse2 import PARAMETER_NAMES
 
 __all__ = [
     "HardwareSpec", "Dendrite", "DENDRITE_SIGN", "SHARED_PARAMETERS", "CONFIGURABLE_CURRENTS", "LAYOUT_PARAMETERS",
@@ -270,7 +270,7 @@ def validate(spec: Optional[HardwareSpec] = None, *, n_in: int, n_neurons: int, 
     ``core_currents``: {global core: {simulator bias name: A}} checked against the DAC range of
     ``generator`` (default P3). ``bias_codes``: {global core: {chip bias name: (coarse, fine)}}.
     """
-    from .biases import BIASES, get_bias, parametric_generator
+    from spikefleet.hardware.dynapse2.biases import BIASES, get_bias, parametric_generator
 
     spec = HardwareSpec() if spec is None else spec
     expect(_int(n_in) and n_in >= 0, "n_in", "an integer >= 0", n_in)

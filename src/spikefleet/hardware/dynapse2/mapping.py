@@ -1,4 +1,4 @@
-r"""Mapper: a trained :class:`~spikefleet.network_dynapse2.DynapSE2Network` → a placement on chips.
+r"""Mapper: a trained :class:`~spikefleet.models.dynapse2.DynapSE2Network` → a placement on chips.
 
 **Data layout.** Network neuron ``n`` (the index of ``w_in[:, n]``, ``w_rec[n, :]``) is placed at
 ``(chip[n], core[n], neuron[n])`` with a *core-local* neuron id 0..255 (corrected defect 3: the
@@ -32,9 +32,9 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from ...errors import expect, is_finite_number, is_positive_int
-from ...neurons.dynapse2 import PARAMETER_NAMES, DynapSE2
-from .constraints import HardwareSpec, Violation, group_parameters, raise_if, validate
+from spikefleet.errors import expect, is_finite_number, is_positive_int
+from spikefleet.neurons.dynapse2 import PARAMETER_NAMES, DynapSE2
+from spikefleet.hardware.dynapse2.constraints import HardwareSpec, Violation, group_parameters, raise_if, validate
 
 __all__ = ["Placement", "SHARE_MODES", "parameter_matrix", "min_cores", "plan", "place"]
 

@@ -41,10 +41,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...errors import ConfigError, expect, is_finite_number, is_positive_int
-from ...neurons.dynapse2 import I_SCALE, WEIGHT_BITS
-from . import _alternating as _alt
-from ._autoencoder import train_autoencoder
+from spikefleet.errors import ConfigError, expect, is_finite_number, is_positive_int
+from spikefleet.neurons.dynapse2 import I_SCALE, WEIGHT_BITS
+from spikefleet.hardware.dynapse2 import _alternating as _alt
+from spikefleet.hardware.dynapse2._autoencoder import train_autoencoder
 
 __all__ = ["CoreQuantization", "quantize", "quantize_alternating", "quantize_autoencoder", "compare_methods",
            "METHODS", "N_BITS", "MAX_CAM_ENTRIES"]

@@ -37,12 +37,12 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from ...errors import ConfigError, expect
-from ...neurons.dynapse2 import I_SCALE, LAYOUT_DEFAULTS, DynapSE2
-from .biases import BIASES, codes_to_currents, parametric_generator
-from .constraints import DENDRITE_SIGN, LAYOUT_PARAMETERS, Dendrite, HardwareSpec
-from .routing import bits_to_mask
-from .samna_alias import EMPTY_NEURON, Dynapse2Configuration
+from spikefleet.errors import ConfigError, expect
+from spikefleet.neurons.dynapse2 import I_SCALE, LAYOUT_DEFAULTS, DynapSE2
+from spikefleet.hardware.dynapse2.biases import BIASES, codes_to_currents, parametric_generator
+from spikefleet.hardware.dynapse2.constraints import DENDRITE_SIGN, LAYOUT_PARAMETERS, Dendrite, HardwareSpec
+from spikefleet.hardware.dynapse2.routing import bits_to_mask
+from spikefleet.hardware.dynapse2.samna_alias import EMPTY_NEURON, Dynapse2Configuration
 
 __all__ = ["RecoveredDesign", "recover", "network_from_config"]
 
@@ -242,7 +242,7 @@ def _synapse_currents(d: RecoveredDesign, j: int, cur: Mapping[str, float]) -> t
 def network_from_config(config, *, input_channel_map: Optional[Mapping] = None,
                         output_channel_map: Optional[Mapping] = None, generator=None,
                         I_scale: Optional[float] = None, dt: Optional[float] = None, spec=None):
-    """The :class:`~spikefleet.network_dynapse2.DynapSE2Network` that simulates the configuration
+    """The :class:`~spikefleet.models.dynapse2.DynapSE2Network` that simulates the configuration
     (module docstring); arguments as :func:`recover`, plus ``I_scale`` / ``dt`` overrides
     (default: the metadata, else 1e-8 A / 1 ms). Errors name the configuration's ``source``."""
     try:
@@ -254,7 +254,7 @@ def network_from_config(config, *, input_channel_map: Optional[Mapping] = None,
 
 
 def _network_from_config(config, *, input_channel_map, output_channel_map, generator, I_scale, dt, spec):
-    from ...network_dynapse2 import DynapSE2Config, DynapSE2Network
+    from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network
 
     meta = getattr(config, "metadata", {})
     d = recover(config, input_channel_map=input_channel_map, output_channel_map=output_channel_map,

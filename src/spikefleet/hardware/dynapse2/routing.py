@@ -39,8 +39,8 @@ from typing import Mapping, NamedTuple, Optional
 
 import numpy as np
 
-from ...errors import expect
-from .constraints import Dendrite, HardwareLimitError, HardwareSpec, Violation, raise_if, validate
+from spikefleet.errors import expect
+from spikefleet.hardware.dynapse2.constraints import Dendrite, HardwareLimitError, HardwareSpec, Violation, raise_if, validate
 
 __all__ = ["CamEntry", "Destination", "OutputChannel", "Routing", "TagLayout", "tag_layout", "route",
            "mask_to_bits", "bits_to_mask"]

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Mapping
 
-from ...errors import ConfigError, expect, shown
-from .constraints import Dendrite, HardwareSpec
+from spikefleet.errors import ConfigError, expect, shown
+from spikefleet.hardware.dynapse2.constraints import Dendrite, HardwareSpec
 
 __all__ = ["Dynapse2Parameter", "Dynapse2Synapse", "Dynapse2Destination", "Dynapse2Neuron", "Dynapse2Core",
            "Dynapse2Chip", "Dynapse2Configuration", "EMPTY_SYNAPSE", "EMPTY_DESTINATION", "EMPTY_NEURON",
@@ -264,7 +264,7 @@ class Dynapse2Configuration:
     @classmethod
     def from_json(cls, text: str, *, source: str = "Dynapse2Configuration JSON") -> "Dynapse2Configuration":
         """Parse samna-style JSON (:meth:`to_json`); errors name ``source`` (e.g. the file) and the field."""
-        from ...fileio import parse_json
+        from spikefleet.io import parse_json
 
         doc = parse_json(text, source)
         try:

@@ -1,7 +1,7 @@
 r"""E7d/E7e acceptance: deploy the E7c frozen-noise networks to DYNAP-SE2 and check what was deployed.
 
 Spec ``dynapse2.md`` §6, §9, §13 (E7d, E7e). For every checkpoint (a trained
-:class:`~spikefleet.network_dynapse2.DynapSE2Network`) and each quantisation method
+:class:`~spikefleet.models.dynapse2.DynapSE2Network`) and each quantisation method
 (``alternating``, ``autoencoder``):
 
 1. **E7d** — quantise (through :func:`~spikefleet.hardware.dynapse2.config.deploy`, seed 0) and check
@@ -17,7 +17,7 @@ Spec ``dynapse2.md`` §6, §9, §13 (E7d, E7e). For every checkpoint (a trained
 
 Target (issue): the deployed network classifies both patterns on ≥ 90 % of the chips at 30 %.
 
-    python -m spikefleet.experiments.deploy_frozen_noise --checkpoints /tmp/runs/e7c --out e7d
+    python -m spikefleet.studies.deploy_frozen_noise --checkpoints /tmp/runs/e7c --out e7d
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ METHODS = ("alternating", "autoencoder")
 
 
 def _fleet(net, task, batch, keys, levels) -> dict:
-    from ..fleet.chip import Condition
-    from ..fleet.evaluate import evaluate_fleet
-    from ..fleet.mismatch import get_profile
+    from spikefleet.fleet.chip import Condition
+    from spikefleet.fleet.evaluate import evaluate_fleet
+    from spikefleet.fleet.mismatch import get_profile
 
     out = {}
     for level in levels:
@@ -55,12 +55,12 @@ def _fleet(net, task, batch, keys, levels) -> dict:
 def run_one(path, out_dir, *, chips: int = 200, chip_seed: int = 2022, levels=LEVELS, methods=METHODS,
             seed: int = 0) -> dict:
     """Float reference plus one deployment per method for the checkpoint at ``path``; a JSON-ready record."""
-    from .. import checkpoint
-    from ..fleet.chip import fleet_keys
-    from ..hardware.dynapse2.config import HardwareConfig, deploy
-    from ..hardware.dynapse2.reverse import network_from_config, recover
-    from ..tasks import get_task
-    from ..train.api import test
+    from spikefleet import checkpoint
+    from spikefleet.fleet.chip import fleet_keys
+    from spikefleet.hardware.dynapse2.config import HardwareConfig, deploy
+    from spikefleet.hardware.dynapse2.reverse import network_from_config, recover
+    from spikefleet.tasks import get_task
+    from spikefleet.train.api import test
 
     path, out_dir = Path(path), Path(out_dir)
     ckpt = checkpoint.load(path, kind="dynapse2")
@@ -140,8 +140,8 @@ def format_table(records: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    """Command line: ``python -m spikefleet.experiments.deploy_frozen_noise --checkpoints DIR --out DIR``."""
-    p = argparse.ArgumentParser(prog="python -m spikefleet.experiments.deploy_frozen_noise",
+    """Command line: ``python -m spikefleet.studies.deploy_frozen_noise --checkpoints DIR --out DIR``."""
+    p = argparse.ArgumentParser(prog="python -m spikefleet.studies.deploy_frozen_noise",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--checkpoints", type=Path, required=True, help="directory of E7c checkpoints (*.sfc)")
     p.add_argument("--out", type=Path, required=True, help="output directory (records.json, table.md, configs/)")
@@ -152,7 +152,7 @@ def main(argv=None) -> int:
     if not paths:
         p.error(f"no checkpoints (*.sfc) in {args.checkpoints}")
     args.out.mkdir(parents=True, exist_ok=True)
-    from ..checkpoint import atomic_write_bytes
+    from spikefleet.checkpoint import atomic_write_bytes
 
     start = time.perf_counter()
     records = []

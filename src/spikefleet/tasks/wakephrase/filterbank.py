@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, lfilter, sos2zpk, sosfilt, sosfreqz, ss2tf, zpk2ss
 
-from ..errors import expect, is_finite_number, is_positive_int
+from spikefleet.errors import expect, is_finite_number, is_positive_int
 
 __all__ = ["FilterbankConfig", "LEVEL_RMS", "hz_to_mel", "mel_to_hz", "band_edges", "centre_frequencies",
            "band_sos", "lowpass_sos", "decimating_lowpass", "channel_gain", "normalize_level", "filterbank",

@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..errors import SpikefleetError, expect
-from ..seeds import seed_stream  # noqa: F401  (re-exported for existing callers)
+from spikefleet.errors import SpikefleetError, expect
+from spikefleet.seeds import seed_stream  # noqa: F401  (re-exported for existing callers)
 
 __all__ = ["FitConfig", "FitResult", "fit", "TrainingDiverged", "divergence", "leaf_names"]
 

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 from jax.custom_batching import custom_vmap
 
-from ..errors import expect
+from spikefleet.errors import expect
 
 __all__ = ["propagate", "propagation", "event_capacity", "EVENT_MIN_PRE", "POLICIES"]
 

@@ -1,6 +1,6 @@
 r"""The Network ADS paper's comparisons, checked on an experiment's recorded results.
 
-``python -m spikefleet.experiments.claims DIR`` (also a section of ``spikefleet report DIR``)
+``python -m spikefleet.studies.claims DIR`` (also a section of ``spikefleet report DIR``)
 reads the result store of a wake-phrase study (``experiments/network-ads.toml``) and writes
 
 * per sweep, one table of median [IQR] accuracy per design and level, over every chip of every
@@ -75,7 +75,7 @@ def level_tables(data: dict) -> list[tuple[str, list]]:
 
 
 def _test(a, b) -> float:
-    from ..fleet.stats import unpaired_comparison
+    from spikefleet.fleet.stats import unpaired_comparison
 
     if np.ptp(np.concatenate([a, b])) == 0:
         return 1.0  # identical constant samples: no evidence either way
@@ -183,13 +183,13 @@ def claims_markdown(records, train_records=None) -> str:
 
 
 def main(argv=None) -> int:
-    """``python -m spikefleet.experiments.claims DIR``: print the tables and claims as Markdown."""
+    """``python -m spikefleet.studies.claims DIR``: print the tables and claims as Markdown."""
     import argparse
 
-    from ..errors import SpikefleetError
-    from .store import ResultStore, read_stored_spec
+    from spikefleet.errors import SpikefleetError
+    from spikefleet.experiments.store import ResultStore, read_stored_spec
 
-    parser = argparse.ArgumentParser(prog="python -m spikefleet.experiments.claims",
+    parser = argparse.ArgumentParser(prog="python -m spikefleet.studies.claims",
                                      description="Check the Network ADS paper's claims on a study's results.")
     parser.add_argument("dir", help="output directory of `spikefleet run experiments/network-ads.toml`")
     args = parser.parse_args(argv)

@@ -30,11 +30,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .errors import expect
-from .neurons.lif import LIF, LIFState
-from .neurons.propagation import propagate
-from .neurons.rate import TanhRate
-from .neurons.surrogate import Surrogate, make_surrogate
+from spikefleet.errors import expect
+from spikefleet.neurons.lif import LIF, LIFState
+from spikefleet.models.propagation import propagate
+from spikefleet.neurons.rate import TanhRate
+from spikefleet.neurons.surrogate import Surrogate, make_surrogate
 
 __all__ = [
     "SpikingConfig", "SpikingNetwork", "SpikingState", "RateConfig", "RateNetwork",
@@ -156,7 +156,7 @@ class SpikingNetwork(eqx.Module):
         """One time step; returns ``(state, y[t], traces)`` with traces ``spikes, v, r, i_syn``.
 
         ``x_t`` is the input ``c[t]`` (``[C]``), or its projection ``c[t] @ W_in`` (``[N]``) when
-        ``projected``. Recurrent spikes go through :func:`~spikefleet.neurons.propagation.propagate`
+        ``projected``. Recurrent spikes go through :func:`~spikefleet.models.propagation.propagate`
         (event-driven for large, sparsely active populations).
         """
         cfg = self.config

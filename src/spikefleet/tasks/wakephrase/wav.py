@@ -46,9 +46,9 @@ import numpy as np
 from scipy.io import wavfile
 from scipy.signal import resample_poly
 
-from ..errors import ConfigError, expect, is_finite_number
-from .filterbank import LEVEL_RMS, FilterbankConfig, front_end, normalize_level
-from .wakephrase import SPLITS, T_STEPS, Corpus, WakePhraseBatch, target_bump
+from spikefleet.errors import ConfigError, expect, is_finite_number
+from spikefleet.tasks.wakephrase.filterbank import LEVEL_RMS, FilterbankConfig, front_end, normalize_level
+from spikefleet.tasks.wakephrase.task import SPLITS, T_STEPS, Corpus, WakePhraseBatch, target_bump
 
 __all__ = ["LOADER_VERSION", "WavFolderConfig", "read_wav", "index_folder", "split_size", "load", "generate",
            "estimate_end"]
@@ -135,7 +135,7 @@ def _wavs(folder: Path) -> list[str]:
 
 
 def _read_list(root: Path, name: str) -> set:
-    from ..fileio import read_text
+    from spikefleet.io import read_text
 
     path = root / name
     if not path.is_file():

@@ -4,7 +4,7 @@ r"""``spikefleet deploy`` and ``spikefleet inspect``: DYNAP-SE2 configurations f
         [--calibration TABLE ...] [--chips N] [--cores N] [--share strict|average] [--overwrite] [--json SUMMARY]
     spikefleet inspect config.json [--calibration TABLE ...] [--json OUT] [--overwrite]
 
-``deploy`` loads a :class:`~spikefleet.network_dynapse2.DynapSE2Network` checkpoint, runs
+``deploy`` loads a :class:`~spikefleet.models.dynapse2.DynapSE2Network` checkpoint, runs
 :func:`~spikefleet.hardware.dynapse2.config.deploy` (place → quantise → route → bias codes), writes the
 configuration atomically, reads the written file back and prints its summary plus the quantisation
 error against the float weights. ``inspect`` loads and validates a configuration (structure, then every
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint
-from .errors import ConfigError
-from .cli import UsageError, _positive_int, _refuse_overwrite, _seed, _write_json
+from spikefleet import checkpoint
+from spikefleet.errors import ConfigError
+from spikefleet.cli.main import UsageError, _positive_int, _refuse_overwrite, _seed, _write_json
 
 __all__ = ["add_parsers", "cmd_deploy", "cmd_inspect", "summarize", "format_summary", "bias_rows",
            "quantization_errors", "BIAS_TOLERANCE"]
@@ -43,8 +43,8 @@ BIAS_TOLERANCE = 0.02
 
 def add_parsers(sub) -> None:
     """Add the ``deploy`` and ``inspect`` subcommands to an argparse subparsers object."""
-    from .hardware.dynapse2.mapping import SHARE_MODES
-    from .hardware.dynapse2.quantize import METHODS
+    from spikefleet.hardware.dynapse2.mapping import SHARE_MODES
+    from spikefleet.hardware.dynapse2.quantize import METHODS
 
     p = sub.add_parser("deploy", help="turn a trained DYNAP-SE2 network into a hardware configuration (JSON)")
     p.add_argument("checkpoint", type=Path, help="checkpoint of a DynapSE2Network (spikefleet train --model dynapse2)")
@@ -76,9 +76,9 @@ def add_parsers(sub) -> None:
 
 def cmd_deploy(args) -> int:
     """``spikefleet deploy``: deploy a DYNAP-SE2 checkpoint, write the configuration, print its summary."""
-    from .hardware.dynapse2.calibration import load_calibration_table
-    from .hardware.dynapse2.config import HardwareConfig, deploy
-    from .hardware.dynapse2.constraints import HardwareSpec
+    from spikefleet.hardware.dynapse2.calibration import load_calibration_table
+    from spikefleet.hardware.dynapse2.config import HardwareConfig, deploy
+    from spikefleet.hardware.dynapse2.constraints import HardwareSpec
 
     outputs = [p for p in (args.out, args.json) if p is not None]
     if args.json is not None and args.json.resolve() == args.out.resolve():
@@ -106,8 +106,8 @@ def cmd_deploy(args) -> int:
 
 def cmd_inspect(args) -> int:
     """``spikefleet inspect``: validate a configuration file and print its summary and channel maps."""
-    from .hardware.dynapse2.calibration import load_calibration_table
-    from .hardware.dynapse2.config import HardwareConfig
+    from spikefleet.hardware.dynapse2.calibration import load_calibration_table
+    from spikefleet.hardware.dynapse2.config import HardwareConfig
 
     if args.json is not None:
         _refuse_overwrite(args.json, args.overwrite)
@@ -147,7 +147,7 @@ def _stats(counts) -> dict:
 
 
 def _generator_for(tables, spec):
-    from .hardware.dynapse2.calibration import select_generator
+    from spikefleet.hardware.dynapse2.calibration import select_generator
 
     return lambda g: select_generator(tables, chip=g // spec.cores_per_chip, core=g % spec.cores_per_chip)
 
@@ -156,7 +156,7 @@ def bias_rows(codes, generator, requested=None, tol: float = BIAS_TOLERANCE) -> 
     """One row per simulated bias (module docstring): ``sim``, ``chip``, ``type``, ``code``, ``read_back``
     (A), ``requested`` (A or None), ``rel_error``, ``saturated``, ``coarse`` and ``resolution`` (half the
     relative gap between the DAC codes around the request: the best error any code could guarantee)."""
-    from .hardware.dynapse2.biases import BIASES, TYPES
+    from spikefleet.hardware.dynapse2.biases import BIASES, TYPES
 
     requested = requested or {}
     rows = []
@@ -184,12 +184,12 @@ def summarize(hc, *, tables=(), source: str = "<configuration>", maps: bool = Fa
     Validation: every hardware limit of :func:`~.hardware.dynapse2.constraints.validate` on the recovered
     design (raises ``HardwareLimitError`` listing all). ``maps``: include the full channel maps.
     """
-    from .hardware.dynapse2.biases import BIASES
-    from .hardware.dynapse2.constraints import raise_if, validate
-    from .hardware.dynapse2.reverse import recover
-    from .neurons.dynapse2 import WEIGHT_BITS
+    from spikefleet.hardware.dynapse2.biases import BIASES
+    from spikefleet.hardware.dynapse2.constraints import raise_if, validate
+    from spikefleet.hardware.dynapse2.reverse import recover
+    from spikefleet.neurons.dynapse2 import WEIGHT_BITS
 
-    from .neurons.dynapse2 import I_SCALE
+    from spikefleet.neurons.dynapse2 import I_SCALE
 
     spec, meta = hc.spec, hc.metadata
     gen_for = _generator_for(tables, spec)

@@ -31,9 +31,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .errors import expect
-from .neurons.dynapse2 import I_SCALE, SURROGATES, DynapSE2, DynapSE2State
-from .neurons.propagation import propagate
+from spikefleet.errors import expect
+from spikefleet.neurons.dynapse2 import I_SCALE, SURROGATES, DynapSE2, DynapSE2State
+from spikefleet.models.propagation import propagate
 
 __all__ = ["DynapSE2Config", "DynapSE2Network", "DynapSE2NetState", "init_dynapse2"]
 
@@ -93,7 +93,7 @@ class DynapSE2Network(eqx.Module):
             got = getattr(self, name)
             expect(got.shape == shape, f"DynapSE2Network.{name}", f"shape {shape}", got.shape)
         expect(self.neurons.n == n, "DynapSE2Network.neurons", f"{n} neurons", self.neurons.n)
-        from .neurons.dynapse2_limits import check_dynamics
+        from spikefleet.neurons.dynapse2_limits import check_dynamics
 
         check_dynamics(self.neurons, where="DynapSE2Network")  # dt vs. the model's stability limit
 

@@ -55,10 +55,10 @@ from typing import NamedTuple
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from ..errors import ConfigError, expect, is_finite_number
-from . import wakephrase_synth as syn
-from .filterbank import LEVEL_RMS, FilterbankConfig, front_end, normalize_level
-from .xor import smooth_output
+from spikefleet.errors import ConfigError, expect, is_finite_number
+from spikefleet.tasks.wakephrase import synth as syn
+from spikefleet.tasks.wakephrase.filterbank import LEVEL_RMS, FilterbankConfig, front_end, normalize_level
+from spikefleet.tasks.xor import smooth_output
 
 __all__ = ["GENERATOR_VERSION", "SPLITS", "DEFAULT_SIZES", "PRESETS", "RULES", "WakePhraseConfig", "Corpus",
            "WakePhraseBatch", "preset", "sample_key", "synthesize", "generate", "target_bump", "integrals", "decide",
@@ -356,7 +356,7 @@ class WakePhraseTask:
         """``n`` samples (indices ``0 … n−1``, balanced) of ``split`` under ``seed``."""
         if self.source == "synthetic":
             return generate(n, seed, self.split, self.config)
-        from . import wav
+        from spikefleet.tasks.wakephrase import wav
 
         folder = wav.WavFolderConfig(root=self.source, keyword=self.keyword, level_rms=self.config.level_rms,
                                      filterbank=self.config.filterbank)
@@ -411,9 +411,9 @@ def calibrate_teacher(preset_name: str = "default", *, source: str = "synthetic"
     import jax
     import jax.numpy as jnp
 
-    from ..evaluation import evaluate_model, run_outputs
-    from ..network import RateConfig, init_rate
-    from ..train.bptt import FitConfig, fit
+    from spikefleet.evaluation import evaluate_model, run_outputs
+    from spikefleet.models.spiking import RateConfig, init_rate
+    from spikefleet.train.loop import FitConfig, fit
 
     task = WakePhraseTask(source=source, preset=preset_name, keyword=keyword)
     t0 = time.perf_counter()
@@ -428,8 +428,8 @@ def calibrate_teacher(preset_name: str = "default", *, source: str = "synthetic"
         sel = order[(step - 1) * batch_size: step * batch_size]
         return x_tr[sel], y_tr[sel]
 
-    from ..train.wakephrase import _teacher_project as project
-    from ..train.wakephrase import teacher_loss as loss
+    from spikefleet.train.wakephrase import _teacher_project as project
+    from spikefleet.train.wakephrase import teacher_loss as loss
 
     t1 = time.perf_counter()
     cfg = FitConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate, eval_every=eval_every)

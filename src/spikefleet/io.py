@@ -21,7 +21,7 @@ import os
 import tomllib
 from pathlib import Path
 
-from .errors import ConfigError
+from spikefleet.errors import ConfigError
 
 __all__ = ["read_bytes", "read_text", "parse_json", "parse_toml", "load_json", "load_toml"]
 

@@ -21,9 +21,9 @@ import json
 import sys
 from pathlib import Path
 
-from . import checkpoint
-from ._version import __version__
-from .errors import OutputError, SpikefleetError
+from spikefleet import checkpoint
+from spikefleet._version import __version__
+from spikefleet.errors import OutputError, SpikefleetError
 
 EXIT_USAGE = 2
 EXIT_IO = 1  # an output could not be written (disk full, read-only directory, ...)
@@ -70,10 +70,10 @@ def _float_list(text: str) -> tuple:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``argparse`` parser of the ``spikefleet`` command and its subcommands."""
-    from .fleet.mismatch import BUILTIN_PROFILES
-    from .tasks import TASKS
-    from .train.objectives import ROBUST_KINDS
-    from .train.api import MODELS, TRAIN_METHODS
+    from spikefleet.fleet.mismatch import BUILTIN_PROFILES
+    from spikefleet.tasks import TASKS
+    from spikefleet.train.objectives import ROBUST_KINDS
+    from spikefleet.train.api import MODELS, TRAIN_METHODS
 
     parser = _Parser(prog="spikefleet", description="Train spiking networks that work on every chip.")
     parser.add_argument("--version", action="version", version=f"spikefleet {__version__}")
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run (or resume) an experiment file; without one, the built-in default "
                        "(XOR: BPTT, noise-injected BPTT and Network ADS on 100 chips)")
-    from .experiments.runner import add_run_arguments
+    from spikefleet.experiments.runner import add_run_arguments
 
     add_run_arguments(p)
 
@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path, help="output directory of `spikefleet run` (holds results.sqlite)")
     p.add_argument("--out", type=Path, help="HTML file to write (default: DIR/report.html, refreshed)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    from .cli_deploy import add_parsers
+    from spikefleet.cli.deploy import add_parsers
 
     add_parsers(sub)
     return parser
@@ -164,7 +164,7 @@ def _save_trained(path: Path, model, info: dict) -> None:
     import os
     import tempfile
 
-    from .errors import OutputError
+    from spikefleet.errors import OutputError
 
     try:
         checkpoint.save(path, model, info)
@@ -196,11 +196,11 @@ def _write_json(path: Path, data) -> None:
 
 def cmd_train(args) -> int:
     """``spikefleet train``: train a design, test it on fresh trials and save the checkpoint."""
-    from .tasks import get_task
-    from .train import api
+    from spikefleet.tasks import get_task
+    from spikefleet.train import api
 
-    from .fleet.mismatch import get_profile
-    from .train.objectives import Robustness
+    from spikefleet.fleet.mismatch import get_profile
+    from spikefleet.train.objectives import Robustness
 
     _refuse_overwrite(args.out, args.overwrite)
     task = get_task(args.task)
@@ -246,7 +246,7 @@ def cmd_train(args) -> int:
 
 
 def _train_dynapse2(args, task, overrides) -> int:
-    from .train import api
+    from spikefleet.train import api
 
     if args.method != "bptt":
         raise UsageError(f"spikefleet train: error: --model dynapse2 trains with --method bptt, got {args.method}")
@@ -275,8 +275,8 @@ def _train_dynapse2(args, task, overrides) -> int:
 
 def cmd_evaluate(args) -> int:
     """``spikefleet evaluate``: test metrics of checkpoints, or a fleet report when a perturbation is given."""
-    from .tasks import get_task
-    from .train import api
+    from spikefleet.tasks import get_task
+    from spikefleet.train import api
 
     fleet_mode = args.chips or any(v is not None for v in (args.mismatch, args.quant_bits, args.noise, args.dead))
     plot = args.plot or (args.json.with_suffix(".png") if args.json and fleet_mode else None)
@@ -320,7 +320,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_profiles(args) -> int:
     """``spikefleet profiles``: print the built-in mismatch profiles and their sigmas."""
-    from .fleet.mismatch import BUILTIN_PROFILES, builtin_profile
+    from spikefleet.fleet.mismatch import BUILTIN_PROFILES, builtin_profile
 
     for name, description in BUILTIN_PROFILES.items():
         print(f"{name}: {description}")
@@ -335,14 +335,14 @@ def cmd_profiles(args) -> int:
 
 def cmd_run(args) -> int:
     """``spikefleet run``: run or resume an experiment file (:func:`~spikefleet.experiments.runner.run_from_args`)."""
-    from .experiments.runner import run_from_args
+    from spikefleet.experiments.runner import run_from_args
 
     return run_from_args(args)
 
 
 def cmd_report(args) -> int:
     """``spikefleet report``: write the HTML report of an experiment's output directory."""
-    from .experiments.store_report import report_dir
+    from spikefleet.experiments.store_report import report_dir
 
     if args.out is not None:
         _refuse_overwrite(args.out, args.overwrite)
@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     cannot be written, 130 on Ctrl-C)."""
     try:
         args = build_parser().parse_args(argv)
-        from .cli_deploy import cmd_deploy, cmd_inspect
+        from spikefleet.cli.deploy import cmd_deploy, cmd_inspect
 
         commands = {"train": cmd_train, "evaluate": cmd_evaluate, "profiles": cmd_profiles, "run": cmd_run,
                     "report": cmd_report, "deploy": cmd_deploy, "inspect": cmd_inspect}

@@ -10,7 +10,7 @@ Reported per run: nominal spike counts, loss start → end, correct fraction per
 margin at 30 %, 10th-percentile margin at 50 %; and averaged over seeds. Runs execute in
 separate processes (``jobs``) — each run is sequential, tiny-array work that one core does best.
 
-    python -m spikefleet.experiments.frozen_noise --seeds 0,1,2,3 --epochs 30000 --jobs 8 --out e7c
+    python -m spikefleet.studies.frozen_noise --seeds 0,1,2,3 --epochs 30000 --jobs 8 --out e7c
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ LEVELS = (0.1, 0.3, 0.5)
 def run_one(seed: int, sigma: float, epochs: int, chips: int = 200, levels=LEVELS, chip_seed: int = 2022,
             out_dir: str | None = None) -> dict:
     """Train one network and evaluate it on the shared fleet; returns a JSON-ready record."""
-    from .. import checkpoint
-    from ..fleet.chip import Condition, fleet_keys
-    from ..fleet.evaluate import evaluate_fleet
-    from ..fleet.mismatch import get_profile
-    from ..tasks import get_task
-    from ..train.api import test
-    from ..train.dynapse2 import DynapSE2TrainConfig, train_dynapse2
+    from spikefleet import checkpoint
+    from spikefleet.fleet.chip import Condition, fleet_keys
+    from spikefleet.fleet.evaluate import evaluate_fleet
+    from spikefleet.fleet.mismatch import get_profile
+    from spikefleet.tasks import get_task
+    from spikefleet.train.api import test
+    from spikefleet.train.dynapse2 import DynapSE2TrainConfig, train_dynapse2
 
     task = get_task("frozen-noise")
     start = time.perf_counter()
@@ -100,7 +100,7 @@ def format_e7c(records: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m spikefleet.experiments.frozen_noise", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m spikefleet.studies.frozen_noise", description=__doc__.split("\n")[0])
     p.add_argument("--seeds", default="0,1,2,3")
     p.add_argument("--epochs", type=int, default=30_000)
     p.add_argument("--chips", type=int, default=200)
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     records = run_e7c(seeds, args.epochs, chips=args.chips, jobs=args.jobs, out_dir=str(args.out))
     table = format_e7c(records)
-    from ..checkpoint import atomic_write_bytes
+    from spikefleet.checkpoint import atomic_write_bytes
 
     atomic_write_bytes(args.out / "records.json", json.dumps(records, indent=1).encode())
     atomic_write_bytes(args.out / "table.md", (table + f"\n\nwall time {time.perf_counter() - start:.0f} s\n").encode())

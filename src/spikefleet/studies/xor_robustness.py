@@ -24,7 +24,7 @@ results are paired. Accuracy is scored against the **true** label; ``agreement``
 down-scaling are off unless ``--gain-refit`` / ``--ads-compensation`` are given; the table
 header states which.
 
-    python -m spikefleet.experiments.xor_robustness --out xor-robustness [--checkpoints DIR] \
+    python -m spikefleet.studies.xor_robustness --out xor-robustness [--checkpoints DIR] \
         [--chips 100] [--trials 200] [--seed 0] [--gain-refit] [--ads-compensation]
 """
 
@@ -60,11 +60,11 @@ SWEEPS = {
 
 def load_or_train(directory: Path, seed: int, *, designs=tuple(DESIGNS), progress: bool = True) -> dict:
     """``{name: model}`` from ``directory/<name>.sfc`` (plus ``teacher``), training what is missing."""
-    from .. import checkpoint
-    from ..fleet.mismatch import get_profile
-    from ..tasks import get_task
-    from ..train.api import train_and_test
-    from ..train.objectives import Robustness
+    from spikefleet import checkpoint
+    from spikefleet.fleet.mismatch import get_profile
+    from spikefleet.tasks import get_task
+    from spikefleet.train.api import train_and_test
+    from spikefleet.train.objectives import Robustness
 
     task = get_task("xor")
     directory.mkdir(parents=True, exist_ok=True)
@@ -100,13 +100,13 @@ def run(models: dict, *, seed: int = 0, chips: int = 100, trials: int = 200, gai
     """Evaluate every design (not the teacher) under every sweep; returns the sweep records."""
     import jax
 
-    from .. import seeds
-    from ..evaluation import run_outputs
-    from ..fleet.chip import fleet_keys
-    from ..fleet.sweep import Sweep, run_sweeps
-    from ..seeds import seed_stream
-    from ..tasks import get_task
-    from ..train.ads import ADSNetwork
+    from spikefleet import seeds
+    from spikefleet.evaluation import run_outputs
+    from spikefleet.fleet.chip import fleet_keys
+    from spikefleet.fleet.sweep import Sweep, run_sweeps
+    from spikefleet.seeds import seed_stream
+    from spikefleet.tasks import get_task
+    from spikefleet.train.ads import ADSNetwork
 
     task = get_task("xor")
     batch = task.generate(trials, seed_stream(seed, seeds.TEST))
@@ -161,10 +161,10 @@ def format_tables(records, *, chips: int, trials: int, gain_refit: bool, ads_com
 
 
 def main(argv=None) -> int:
-    from .. import checkpoint
-    from ..fleet.plot import plot_robustness
+    from spikefleet import checkpoint
+    from spikefleet.fleet.plot import plot_robustness
 
-    p = argparse.ArgumentParser(prog="python -m spikefleet.experiments.xor_robustness",
+    p = argparse.ArgumentParser(prog="python -m spikefleet.studies.xor_robustness",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True, help="output directory (tables, records, plot)")
     p.add_argument("--checkpoints", type=Path, help="directory of design checkpoints (default: OUT/designs); "
