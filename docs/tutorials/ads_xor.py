@@ -82,7 +82,7 @@ def main(out: Path) -> None:
     print(f"test: E_rec {metrics['e_rec']:.3f}, accuracy {metrics['accuracy']:.3f}")
 
     # 6. The fleet: accuracy against the true label and agreement with the teacher's decision (the
-    #    label the paper scores ADS against); optionally the paper's recurrent down-scaling (§14.1).
+    #    label the paper scores ADS against); optionally the paper's recurrent down-scaling (Büchel et al. 2021, robustness protocol).
     keys = fleet_keys(1, CHIPS)
     rows = []
     for level in (0.0, 0.1):
