@@ -138,7 +138,7 @@ def test_evaluate_fleet_does_not_retrace():
     condition = Condition(dead=0.25)  # per-chip randomness (which neurons die) from the chip keys
     run_a, run_b = jax.random.PRNGKey(6), jax.random.PRNGKey(7)
 
-    with compilations() as first:
+    with compilations():
         result_a = evaluate_fleet(design_a, task, batch_a, chips_a, condition, run_key=run_a, chunk=2)
     with compilations() as second:
         result_b = evaluate_fleet(design_b, task, batch_b, chips_b, condition, run_key=run_b, chunk=2)
