@@ -423,14 +423,15 @@ def section_fleet(args, notes):
 
 
 def section_ads(args, notes):
-    from spikefleet.models.spiking import RateConfig, init_rate
+    from spikefleet.models.ads import build_ads
+    from spikefleet.models.rate import RateConfig, init_rate
     from spikefleet.train import ads
     from spikefleet.train.wakephrase import ads_config
 
     n, t, c, n_hat = args.ads_n, args.ads_steps, 16, 128
     key = jax.random.PRNGKey(0)
     teacher = init_rate(RateConfig(n_in=c, n_hidden=n_hat, n_out=1, dt=DT), key)
-    net = ads.build_ads(teacher, ads_config(n=n), jax.random.PRNGKey(1))
+    net = build_ads(teacher, ads_config(n=n), jax.random.PRNGKey(1))
     inputs = jax.random.normal(jax.random.PRNGKey(2), (t, c)) * 0.5
     target = ads.teacher_dynamics(teacher, inputs)
     k, eta = jnp.float32(200.0), jnp.float32(1e-5)

@@ -11,11 +11,13 @@ import pytest
 
 from spikefleet.errors import ConfigError
 from spikefleet.evaluation import evaluate_model
-from spikefleet.models.spiking import RateConfig, SpikingState, init_rate
+from spikefleet.models.rate import RateConfig, init_rate
+from spikefleet.models.spiking import SpikingState
 from spikefleet.neurons.lif import LIFState
 from spikefleet.simulate import simulate, simulate_batch
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
+from spikefleet.models import ads as ads_model
 from spikefleet.train import ads
 from spikefleet.train.loop import seed_stream
 
@@ -108,7 +110,7 @@ def test_weights_match_numpy_transcription(norm, fast):
     core = net.core
     np.testing.assert_allclose(core.w_in, ref["W_in"], rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(core.w_out, ref["W_out"], rtol=1e-5, atol=1e-8)
-    np.testing.assert_allclose(ads.ads_thresholds(d, net.config), ref["T"], rtol=1e-5)
+    np.testing.assert_allclose(ads_model.ads_thresholds(d, net.config), ref["T"], rtol=1e-5)
     np.testing.assert_array_equal(core.w_rec, 0.0)
     if fast:
         np.testing.assert_allclose(core.w_fast, ref["Om_f"].T, rtol=1e-5, atol=1e-9)  # w[pre, post] = (Ω^f)ᵀ
@@ -138,7 +140,7 @@ def test_threshold_scale_for_128_units():
     """Spec §6.2: with N̂ = 128 and the L1 norm, T ≈ 0.42."""
     cfg = ads.ADSConfig()
     d = jax.random.normal(jax.random.PRNGKey(3), (128, 768)) / 128
-    t = np.asarray(ads.ads_thresholds(d, cfg))
+    t = np.asarray(ads_model.ads_thresholds(d, cfg))
     assert abs(t.mean() - 0.42) < 0.01
     assert np.std(np.asarray(d)) == pytest.approx(1 / 128, rel=0.02)
 
@@ -412,8 +414,10 @@ def test_skeleton_has_the_same_parameter_structure():
 def test_checkpoint_round_trip_once_registered(tmp_path, monkeypatch):
     """ADSNetwork fits the checkpoint protocol (skeleton + config dict); needs MODEL_KINDS["ads"]."""
     from spikefleet import checkpoint
+    from spikefleet.models import registry
 
-    monkeypatch.setitem(checkpoint.MODEL_KINDS, "ads", (ads.ADSNetwork, ads.ADSConfig))
+    monkeypatch.setitem(registry.MODEL_KINDS, "ads",
+                        registry.ModelKind("ads", ads.ADSNetwork, ads.ADSConfig, ads.ADSNetwork.skeleton))
     teacher, config, key = small()
     net = ads.build_ads(teacher, config, key)
     net = net.with_slow_weights(jnp.full((12, 12), 0.01) * (1 - jnp.eye(12)))

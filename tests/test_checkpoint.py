@@ -8,7 +8,8 @@ import pytest
 
 from spikefleet import checkpoint
 from spikefleet.errors import CheckpointError
-from spikefleet.models.spiking import RateConfig, SpikingConfig, init_rate, init_spiking
+from spikefleet.models.rate import RateConfig, init_rate
+from spikefleet.models.spiking import SpikingConfig, init_spiking
 
 
 def _leaves(model):

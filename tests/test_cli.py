@@ -7,7 +7,7 @@ import pytest
 
 from spikefleet import checkpoint
 from spikefleet.cli.main import main
-from spikefleet.models.spiking import RateConfig, init_rate
+from spikefleet.models.rate import RateConfig, init_rate
 
 
 def _run(capsys, *argv):

@@ -149,7 +149,7 @@ def test_refuse_overwrite_and_bad_arguments(fn, capsys, tmp_path):
 def _rate_model():
     import jax
 
-    from spikefleet.models.spiking import RateConfig, init_rate
+    from spikefleet.models.rate import RateConfig, init_rate
 
     return init_rate(RateConfig(1, 8, 1), jax.random.PRNGKey(0)), {"task": "xor"}
 

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from spikefleet.neurons import dynapse2 as d2
-from spikefleet.neurons.dynapse2 import DynapSE2, DynapSE2State, dpi_spike_count, evolve
+from spikefleet.neurons.dynapse2 import DynapSE2, DynapSE2State, evolve
+from spikefleet.neurons.dynapse2_soma import dpi_spike_count
 
 PA, NA = 1e-12, 1e-9
 

@@ -26,7 +26,8 @@ from spikefleet.fleet.faults import silence_neurons
 from spikefleet.fleet.mismatch import MismatchProfile, get_profile
 from spikefleet.fleet.noise import add_input_noise, with_membrane_noise
 from spikefleet.fleet.sweep import Sweep, build_conditions, compare_designs, run_sweeps
-from spikefleet.models.spiking import RateConfig, RateNetwork, SpikingConfig, SpikingNetwork
+from spikefleet.models.rate import RateConfig, RateNetwork
+from spikefleet.models.spiking import SpikingConfig, SpikingNetwork
 from spikefleet.neurons.lif import LIF
 from spikefleet.neurons.rate import TanhRate
 from spikefleet.simulate import simulate, simulate_batch
@@ -496,7 +497,7 @@ def test_compare_designs_pairs_the_same_chips():
 
 
 def test_recurrent_scale_multiplies_only_recurrent_weights():
-    from spikefleet.fleet.sweep import ads_recurrent_scale
+    from spikefleet.models.ads import ads_recurrent_scale
     from spikefleet.models.spiking import SpikingConfig, init_spiking
 
     net = init_spiking(SpikingConfig(n_in=2, n_hidden=6, n_out=1, fast=True), jax.random.PRNGKey(0))

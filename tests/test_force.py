@@ -12,11 +12,12 @@ import pytest
 
 from spikefleet.errors import ConfigError
 from spikefleet.evaluation import evaluate_model
-from spikefleet.models.spiking import RateConfig, init_rate
+from spikefleet.models.rate import RateConfig, init_rate
 from spikefleet.seeds import TEST, seed_stream
 from spikefleet.simulate import simulate, simulate_batch
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
+from spikefleet.models import force as force_model
 from spikefleet.train import force
 
 
@@ -99,9 +100,9 @@ def test_config_validation_and_round_trip():
 def test_omega_statistics_match_the_formula(balance):
     n, g, p = 400, 0.04, 0.1
     key = jax.random.PRNGKey(3)
-    om = np.asarray(force.force_omega(key, n, g, p, balance), np.float64)
+    om = np.asarray(force_model.force_omega(key, n, g, p, balance), np.float64)
     # the formula, redrawn from the same generator: G·N(0,1)·Bernoulli(p)/(p√N), minus the mean of the non-zeros
-    rng = force._rng(key, 1)
+    rng = force_model._rng(key, 1)
     values = rng.standard_normal((n, n))
     mask = rng.random((n, n)) < p
     raw = g * values * mask / (p * math.sqrt(n))
@@ -231,6 +232,7 @@ def test_force_network_runs_with_simulate_and_evaluate():
 
 def test_skeleton_and_checkpoint_round_trip(tmp_path, monkeypatch):
     from spikefleet import checkpoint
+    from spikefleet.models import registry
 
     _, net = small()
     net = net.with_decoder(0.1 * jnp.ones((16, 6)))
@@ -239,7 +241,8 @@ def test_skeleton_and_checkpoint_round_trip(tmp_path, monkeypatch):
     assert jax.tree_util.tree_structure(a) == jax.tree_util.tree_structure(b)
     for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
         assert x.shape == y.shape and x.dtype == y.dtype
-    monkeypatch.setitem(checkpoint.MODEL_KINDS, "force", (force.FORCENetwork, force.FORCEConfig))
+    monkeypatch.setitem(registry.MODEL_KINDS, "force", registry.ModelKind("force", force.FORCENetwork, force.FORCEConfig,
+                                                                          force.FORCENetwork.skeleton))
     path = checkpoint.save(tmp_path / "force.npz", net, {"method": "force"})
     loaded = checkpoint.load(path, kind="force").model
     assert loaded.config == net.config

@@ -324,7 +324,8 @@ def checkpoints(fuzz_dir):
     import jax
 
     from spikefleet import checkpoint
-    from spikefleet.models.spiking import RateConfig, SpikingConfig, init_rate, init_spiking
+    from spikefleet.models.rate import RateConfig, init_rate
+    from spikefleet.models.spiking import SpikingConfig, init_spiking
     from spikefleet.models.dynapse2 import DynapSE2Config, init_dynapse2
 
     models = {"spiking": init_spiking(SpikingConfig(n_in=1, n_hidden=3, n_out=1), jax.random.PRNGKey(0)),

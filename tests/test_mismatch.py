@@ -28,7 +28,8 @@ from spikefleet.fleet.mismatch import (
     load_profile,
     mismatch_targets,
 )
-from spikefleet.models.spiking import RateConfig, RateNetwork, SpikingConfig, SpikingNetwork
+from spikefleet.models.rate import RateConfig, RateNetwork
+from spikefleet.models.spiking import SpikingConfig, SpikingNetwork
 from spikefleet.neurons.lif import LIF
 from spikefleet.neurons.rate import TanhRate
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from spikefleet.errors import ConfigError
-from spikefleet.models.spiking import RateConfig, RateNetwork
+from spikefleet.models.rate import RateConfig, RateNetwork
 from spikefleet.neurons.lif import LIF, LIFState
 from spikefleet.neurons.rate import TanhRate
 from spikefleet.neurons.surrogate import FastSigmoid

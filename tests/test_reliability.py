@@ -36,7 +36,7 @@ import pytest
 from spikefleet import checkpoint
 from spikefleet.cli.main import main
 from spikefleet.errors import CheckpointError, ConfigError, OutputError, SpikefleetError
-from spikefleet.models.spiking import RateConfig, init_rate
+from spikefleet.models.rate import RateConfig, init_rate
 from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network, init_dynapse2
 from spikefleet.neurons.dynapse2 import DynapSE2
 

@@ -20,10 +20,11 @@ import pytest
 from spikefleet.experiments import report_plots as rp
 from spikefleet.experiments.report import SECTIONS, markdown_to_html, pool_rows, render_report, summary_rows
 from spikefleet.fleet.stats import summarize
-from spikefleet.models.spiking import RateConfig, SpikingConfig, init_rate, init_spiking
+from spikefleet.models.rate import RateConfig, init_rate
+from spikefleet.models.spiking import SpikingConfig, init_spiking
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
-from spikefleet.train.ads import ADSConfig, build_ads
+from spikefleet.models.ads import ADSConfig, build_ads
 
 TASK = get_task("xor", config=XorConfig(duration=0.2))
 DESIGNS = ("alpha", "beta")

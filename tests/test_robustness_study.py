@@ -20,12 +20,13 @@ from spikefleet.fleet.evaluate import evaluate_fleet
 from spikefleet.fleet.mismatch import get_profile
 from spikefleet.fleet.quantize import quantize_matrices, quantize_uniform
 from spikefleet.fleet.sweep import Sweep, run_sweeps
-from spikefleet.models.spiking import RateConfig, SpikingConfig, init_rate, init_spiking
+from spikefleet.models.rate import RateConfig, init_rate
+from spikefleet.models.spiking import SpikingConfig, init_spiking
 from spikefleet.simulate import simulate_batch
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
 from spikefleet.train import force
-from spikefleet.train.ads import ADSConfig, build_ads
+from spikefleet.models.ads import ADSConfig, build_ads
 
 TASK = get_task("xor", config=XorConfig(duration=0.2))
 BATCH = TASK.generate(6, 1)

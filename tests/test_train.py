@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from spikefleet.models.spiking import RateConfig, SpikingConfig, init_rate, init_spiking
+from spikefleet.models.rate import RateConfig, init_rate
+from spikefleet.models.spiking import SpikingConfig, init_spiking
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
 from spikefleet.train import recipes

@@ -26,10 +26,10 @@ from spikefleet.evaluation import run_outputs
 from spikefleet.fleet.chip import Condition, fleet_keys
 from spikefleet.fleet.evaluate import evaluate_fleet
 from spikefleet.fleet.mismatch import get_profile
-from spikefleet.fleet.sweep import ads_recurrent_scale
+from spikefleet.models.ads import ADSConfig, ads_recurrent_scale, build_ads
 from spikefleet.seeds import TEST, seed_stream
 from spikefleet.tasks import get_task
-from spikefleet.train.ads import ADSConfig, build_ads, evaluate_ads, teacher_dynamics, train_ads
+from spikefleet.train.ads import evaluate_ads, teacher_dynamics, train_ads
 from spikefleet.train.recipes import train
 
 FULL = os.environ.get("SPIKEFLEET_TUTORIAL_FULL") == "1"

@@ -3,11 +3,13 @@
 Format (``FORMAT_VERSION = 1``): a NumPy ``.npz`` archive (zip, no pickles) holding
 
 * ``__meta__``: UTF-8 JSON with ``format``, ``format_version``, ``spikefleet_version``,
-  ``kind`` (model class key), ``config`` (the model's static config), ``info`` (user metadata:
-  task, method, seed, metrics, ...) and ``leaves`` (the ordered parameter paths);
+  ``kind`` (the model kind of :mod:`spikefleet.models.registry`), ``config`` (the model's static
+  config), ``info`` (user metadata: task, method, seed, metrics, ...) and ``leaves`` (the ordered
+  parameter paths);
 * one array per parameter leaf, named by its path (e.g. ``neurons.tau_mem``).
 
-Loading rebuilds a skeleton of the model from ``kind`` + ``config`` and fills the leaves in,
+Loading rebuilds a skeleton of the model from ``kind`` + ``config`` (the registry's
+:class:`~spikefleet.models.registry.ModelKind`) and fills the leaves in,
 checking names, shapes and dtypes, so values round-trip bit-exactly. Writes are atomic: the
 file is written to a temporary name in the same directory and renamed over the target, so a
 crash never leaves a half-written checkpoint and an existing file is replaced only whole.
@@ -29,24 +31,12 @@ import numpy as np
 
 from spikefleet._version import __version__
 from spikefleet.errors import CheckpointError, ConfigError, OutputError, shown
-from spikefleet.models.spiking import RateConfig, RateNetwork, SpikingConfig, SpikingNetwork
-from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network
-from spikefleet.train.ads import ADSConfig, ADSNetwork
-from spikefleet.train.force import FORCEConfig, FORCENetwork
+from spikefleet.models.registry import get_kind, kind_names, kind_of
 
-__all__ = ["save", "load", "Checkpoint", "MODEL_KINDS", "atomic_write_bytes", "check_writable", "FORMAT_VERSION"]
+__all__ = ["save", "load", "Checkpoint", "atomic_write_bytes", "check_writable", "FORMAT_VERSION"]
 
 FORMAT = "spikefleet-checkpoint"
 FORMAT_VERSION = 1
-
-#: model kind -> (class, config class)
-MODEL_KINDS: dict[str, tuple[type, type]] = {
-    "spiking": (SpikingNetwork, SpikingConfig),
-    "rate": (RateNetwork, RateConfig),
-    "ads": (ADSNetwork, ADSConfig),
-    "force": (FORCENetwork, FORCEConfig),
-    "dynapse2": (DynapSE2Network, DynapSE2Config),
-}
 
 
 class Checkpoint(NamedTuple):
@@ -55,13 +45,6 @@ class Checkpoint(NamedTuple):
     model: Any
     info: dict
     meta: dict
-
-
-def _kind_of(model) -> str:
-    for kind, (cls, _) in MODEL_KINDS.items():
-        if isinstance(model, cls):
-            return kind
-    raise TypeError(f"save: cannot checkpoint a {type(model).__name__}; known kinds: {sorted(MODEL_KINDS)}")
 
 
 def _leaves(model) -> list[tuple[str, Any]]:
@@ -147,7 +130,10 @@ def save(path: str | os.PathLike, model, info: dict | None = None) -> Path:
     Refuses (:class:`CheckpointError`, nothing written) a model with NaN/inf parameters, e.g. one
     whose training diverged: the file at ``path`` keeps its last good content.
     """
-    kind = _kind_of(model)
+    try:
+        kind = kind_of(model).name
+    except TypeError:
+        raise TypeError(f"save: cannot checkpoint a {type(model).__name__}; known kinds: {kind_names()}") from None
     leaves = _leaves(model)
     for name, leaf in leaves:
         problem = _non_finite(name, leaf)
@@ -224,8 +210,8 @@ def _check_meta(meta, path: Path, kind: str | None) -> tuple[str, dict]:
     if type(version) is not int or version != FORMAT_VERSION:
         fail(f"format version {shown(version)} is not supported (expected {FORMAT_VERSION}); re-train or convert it")
     got_kind = meta.get("kind")
-    if not isinstance(got_kind, str) or got_kind not in MODEL_KINDS:
-        fail(f"unknown model kind {shown(got_kind)}; expected one of {sorted(MODEL_KINDS)}")
+    if not isinstance(got_kind, str) or got_kind not in kind_names():
+        fail(f"unknown model kind {shown(got_kind)}; expected one of {kind_names()}")
     if kind is not None and got_kind != kind:
         fail(f"expected a {kind!r} model, got {got_kind!r}")
     config = meta.get("config")
@@ -279,10 +265,10 @@ def load(path: str | os.PathLike, *, kind: str | None = None) -> Checkpoint:
         raise CheckpointError(f"checkpoint {path}: no such file" + (" (a directory)" if path.is_dir() else ""))
     meta, arrays = _read_archive(path)
     got_kind, config = _check_meta(meta, path, kind)
-    cls, config_cls = MODEL_KINDS[got_kind]
+    model_kind = get_kind(got_kind)
     _check_sizes(config, arrays, path)
     try:
-        skeleton = cls.skeleton(config_cls.from_dict(config))
+        skeleton = model_kind.skeleton(model_kind.config_from_dict(config))
     except Exception as exc:  # noqa: BLE001 - any failure to build the model from the stored config
         raise CheckpointError(f"checkpoint {path}: invalid model config ({type(exc).__name__}: {exc})") from None
     names = [name for name, _ in _leaves(skeleton)]

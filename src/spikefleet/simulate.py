@@ -2,7 +2,7 @@
 
 A network is any module with ``init_state()`` and
 ``step(state, x_t, *, key=None, current=None) -> (state, y_t, traces)``
-(:class:`~spikefleet.models.spiking.SpikingNetwork`, :class:`~spikefleet.models.spiking.RateNetwork`).
+(:class:`~spikefleet.models.spiking.SpikingNetwork`, :class:`~spikefleet.models.rate.RateNetwork`).
 
 Performance (same results either way): a network may provide ``project_inputs(inputs)``; when it
 is being differentiated its input products then run as one matmul before the time loop and ``step``

@@ -237,7 +237,7 @@ def plot_distributions(sweep: str, groups: dict, colors: dict, seed: int = 0,
 
 def _mismatch_for(model):
     from spikefleet.fleet.mismatch import get_profile
-    from spikefleet.models.spiking import core_of
+    from spikefleet.models.base import core_of
     from spikefleet.models.dynapse2 import DynapSE2Network
 
     if isinstance(core_of(model), DynapSE2Network):
@@ -282,7 +282,7 @@ def plot_activity(name: str, model, task, seed: int, color: str) -> tuple[bytes 
     import jax
 
     from spikefleet.fleet.chip import Condition, fleet_keys, realize
-    from spikefleet.models.spiking import core_of
+    from spikefleet.models.base import core_of
     from spikefleet.simulate import trace_names
 
     notes = []
@@ -381,7 +381,7 @@ def plot_activity(name: str, model, task, seed: int, color: str) -> tuple[bytes 
 
 
 def _matrices(model) -> dict:
-    from spikefleet.models.spiking import core_of
+    from spikefleet.models.base import core_of
 
     core = core_of(model)
     out = {}

@@ -445,7 +445,7 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
             if task_name == "wakephrase":
                 per_epoch, what = task_options.n_train, "task.n_train"
             else:
-                from spikefleet.train.ads import ADSConfig
+                from spikefleet.models.ads import ADSConfig
 
                 per_epoch, what = ADSConfig().trials_per_epoch, "the default epoch of 500 trials"
             if per_epoch % m.parallel:

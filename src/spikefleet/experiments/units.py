@@ -88,7 +88,7 @@ def estimated_cost(spec, unit: Unit) -> float:
         cost = _TRAIN_COST[design.method]
         if design.method == "ads":
             task = spec.make_task()
-            from spikefleet.train.ads import ADSConfig
+            from spikefleet.models.ads import ADSConfig
             from spikefleet.train.wakephrase import ads_config
 
             wake = task.name == "wakephrase"

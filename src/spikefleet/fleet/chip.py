@@ -24,11 +24,11 @@ import equinox as eqx
 import jax
 
 from spikefleet.errors import expect
-from spikefleet.models.spiking import map_core
 from spikefleet.fleet.faults import SELECTIONS, silence_neurons
 from spikefleet.fleet.mismatch import MismatchProfile, apply_mismatch
 from spikefleet.fleet.noise import with_membrane_noise
-from spikefleet.fleet.quantize import GRIDS, quantize_matrices
+from spikefleet.fleet.quantize import DEFAULT_QUANT_MATRICES, GRIDS, quantize_matrices
+from spikefleet.models.base import map_core
 
 __all__ = ["Condition", "prepare", "realize", "realize_fleet", "fleet_keys"]
 
@@ -39,7 +39,7 @@ class Condition:
 
     mismatch: Optional[MismatchProfile] = None
     quant_bits: Optional[int] = None
-    quant_matrices: tuple = ("w_in", "w_rec", "w_out", "w_feedback")
+    quant_matrices: tuple = DEFAULT_QUANT_MATRICES
     quant_grid: str = "zero"
     noise: float = 0.0
     input_noise: float = 0.0

@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 
 from spikefleet.errors import ConfigError, expect
-from spikefleet.models.spiking import SpikingNetwork, core_of, map_core
+from spikefleet.models.base import core_of, map_core
+from spikefleet.models.spiking import SpikingNetwork
 
 __all__ = ["silence_neurons", "SELECTIONS"]
 

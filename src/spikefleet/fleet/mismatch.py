@@ -61,7 +61,9 @@ import jax
 import jax.numpy as jnp
 
 from spikefleet.errors import ConfigError, expect, shown
-from spikefleet.models.spiking import RateNetwork, SpikingNetwork, core_of, map_core
+from spikefleet.models.base import core_of, map_core
+from spikefleet.models.rate import RateNetwork
+from spikefleet.models.spiking import SpikingNetwork
 from spikefleet.models.dynapse2 import DynapSE2Network
 from spikefleet.neurons.dynapse2 import FROZEN_MISMATCH_PARAMETERS
 

@@ -21,15 +21,16 @@ import jax
 import jax.numpy as jnp
 
 from spikefleet.errors import expect
-from spikefleet.models.spiking import core_of, map_core
+from spikefleet.models.base import core_of, map_core
 
-__all__ = ["quantize_uniform", "quantize_matrices", "step_size", "GRIDS"]
+__all__ = ["quantize_uniform", "quantize_matrices", "step_size", "GRIDS", "DEFAULT_QUANT_MATRICES"]
 
 #: quantisation grids (module docstring)
 GRIDS = ("zero", "offset")
 #: on-chip weights that composite designs keep outside their core (``CHIP_WEIGHTS``, e.g. FORCE's E)
 OUTER_WEIGHTS = ("w_feedback",)
-DEFAULT_MATRICES = ("w_in", "w_rec", "w_out", "w_feedback")
+#: the weight matrices quantised unless a caller names others (``w_feedback``: FORCE's E, see ``CHIP_WEIGHTS``)
+DEFAULT_QUANT_MATRICES = ("w_in", "w_rec", "w_out", "w_feedback")
 
 
 def _check_bits(bits):
@@ -60,7 +61,7 @@ def quantize_uniform(w: jax.Array, bits: int, *, grid: str = "zero", straight_th
     return q
 
 
-def quantize_matrices(model, bits: int | None, matrices: Sequence[str] = DEFAULT_MATRICES, *,
+def quantize_matrices(model, bits: int | None, matrices: Sequence[str] = DEFAULT_QUANT_MATRICES, *,
                       grid: str = "zero", straight_through: bool = True):
     """Quantise the named weight matrices of ``model`` (attributes; ``None`` ones are skipped)."""
     if bits is None:

@@ -24,21 +24,11 @@ from spikefleet.errors import expect
 from spikefleet.fleet.chip import Condition
 from spikefleet.fleet.evaluate import METRICS, evaluate_fleet, fit_gain
 from spikefleet.fleet.mismatch import get_profile
+from spikefleet.fleet.quantize import DEFAULT_QUANT_MATRICES
 from spikefleet.fleet.stats import paired_comparison
+from spikefleet.models.base import recurrent_compensation
 
-__all__ = ["Sweep", "build_conditions", "run_sweeps", "compare_designs", "SWEEP_KINDS", "ads_recurrent_scale"]
-
-#: Network ADS protocol (spec §14.1): factor on Ω^f and Ω^s after a perturbation, by (sweep, level)
-_ADS_SCALE = {
-    "mismatch": {0.05: 0.9, 0.1: 0.8, 0.2: 0.5, 0.3: 0.2},
-    "noise": {0.05: 0.8, 0.1: 0.6},
-    "quant": {2: 0.7, 3: 0.7, 4: 0.7, 5: 0.8, 6: 1.0},
-}
-
-
-def ads_recurrent_scale(sweep: str, level: float) -> float:
-    """The §14.1 down-scaling factor for a Network ADS design (1 where the table has no entry)."""
-    return _ADS_SCALE.get(sweep, {}).get(round(float(level), 6), 1.0)
+__all__ = ["Sweep", "build_conditions", "run_sweeps", "compare_designs", "SWEEP_KINDS"]
 
 #: perturbation types a :class:`Sweep` can vary (module docstring)
 SWEEP_KINDS = ("mismatch", "quant", "noise", "dead")
@@ -52,7 +42,7 @@ class Sweep:
     levels: tuple
     profile: str = "uniform"
     dead_select: str = "random"
-    quant_matrices: tuple = ("w_in", "w_rec", "w_out", "w_feedback")
+    quant_matrices: tuple = DEFAULT_QUANT_MATRICES
     name: str = ""  # how records name this sweep (default: the kind); tells two sweeps of one kind apart
 
     @property
@@ -110,25 +100,24 @@ class SweepRecord:
 
 def run_sweeps(designs: dict, task, batch, chip_keys, sweeps: list[Sweep], *, run_key=None, chunk: int = 16,
                gain_refit: bool = False, val_batch=None, val_keys=None, yield_threshold: float = 0.9,
-               ads_compensation: bool = False, progress=None, reference_labels=None) -> list[SweepRecord]:
+               compensation: bool = False, progress=None, reference_labels=None) -> list[SweepRecord]:
     """Evaluate every design under every sweep level on the same fleet; one record per pair.
 
     ``gain_refit``: fit an output gain per design and level on ``val_batch``/``val_keys``
     (separate trials and chips) before testing (Network ADS protocol; off by default).
-    ``ads_compensation``: multiply Ω^s and Ω^f of Network ADS designs by the §14.1 factor of
-    each level (off by default; other designs are never scaled).
+    ``compensation``: multiply the recurrent weights of each design by the factor the design
+    gives for the sweep and level (:func:`spikefleet.models.base.recurrent_compensation`; Network
+    ADS: its down-scaling table, other designs: 1); off by default.
     ``reference_labels``: also score every chip's decisions against these labels (``agreement``,
     e.g. the teacher's decisions).
     """
-    from spikefleet.train.ads import ADSNetwork
-
     records = []
     jobs = [(s, level, cond) for s in sweeps for level, cond in build_conditions(s)]
     for name, design in designs.items():
         for sweep, level, cond in jobs:
             key = None if run_key is None else jax.random.fold_in(run_key, int(level * 1e6))
-            if ads_compensation and isinstance(design, ADSNetwork):
-                factor = ads_recurrent_scale(sweep.kind, level)
+            if compensation:
+                factor = recurrent_compensation(design, sweep.kind, level)
                 if factor != 1.0:
                     cond = dataclasses.replace(cond, recurrent_scale=factor,
                                                label=f"{cond.describe()} (Ω x{factor:g})")

@@ -32,8 +32,12 @@ import jax
 import jax.numpy as jnp
 
 from spikefleet.errors import expect
-from spikefleet.neurons.dynapse2 import I_SCALE, SURROGATES, DynapSE2, DynapSE2State
+from spikefleet.models.base import Model
 from spikefleet.models.propagation import propagate
+from spikefleet.models.registry import register
+from spikefleet.neurons.dynapse2 import I_SCALE, DynapSE2, DynapSE2State
+from spikefleet.neurons.dynapse2_soma import SURROGATES
+from spikefleet.neurons.dynapse2_limits import check_dynamics
 
 __all__ = ["DynapSE2Config", "DynapSE2Network", "DynapSE2NetState", "init_dynapse2"]
 
@@ -79,7 +83,7 @@ class DynapSE2NetState(NamedTuple):
     neurons: DynapSE2State  # carries the previous step's spike counts (``neurons.spikes``)
 
 
-class DynapSE2Network(eqx.Module):
+class DynapSE2Network(Model):
     """``C`` inputs → ``N`` DYNAP-SE2 neurons with recurrence; outputs the spike counts."""
 
     w_in: jax.Array  # [C, N] dimensionless (× I_scale = current)
@@ -93,8 +97,6 @@ class DynapSE2Network(eqx.Module):
             got = getattr(self, name)
             expect(got.shape == shape, f"DynapSE2Network.{name}", f"shape {shape}", got.shape)
         expect(self.neurons.n == n, "DynapSE2Network.neurons", f"{n} neurons", self.neurons.n)
-        from spikefleet.neurons.dynapse2_limits import check_dynamics
-
         check_dynamics(self.neurons, where="DynapSE2Network")  # dt vs. the model's stability limit
 
     @classmethod
@@ -163,3 +165,6 @@ def init_dynapse2(config: DynapSE2Config, key: jax.Array, *, neurons: Optional[D
     if not config.recurrent:
         w_rec = jnp.zeros((n, n), jnp.float32)
     return DynapSE2Network(w_in=w_in, w_rec=w_rec, neurons=neurons, config=config)
+
+
+register("dynapse2", DynapSE2Network, DynapSE2Config)

@@ -59,23 +59,9 @@ Numerics: ``1 − e^(−x)`` is computed as ``−expm1(−x)``; with ``x = t_pul
 the float32 ``1 − exp`` form has a relative error of ~1e-3 (the reference numbers of §4.9 of
 the spec are reproduced either way).
 
-Surrogate gradient (``surrogate=``; the forward pass is the count above in both cases; no
-gradient flows to ``Ispkthr`` or ``Io``):
-
-* ``"reference"``: ``∂S/∂I_mem = clip(⌈I_mem − Io⌉, 0, 1)``, i.e. 1 per Ampere wherever
-  ``I_mem > Io`` (straight-through with unit slope in Ampere units). Gradients are tiny (the
-  summed count of the E4 neuron has ∂/∂w ~ 1e-6…1e-4) and training relies on Adam's scale
-  invariance. The reset factor ``b`` is straight-through (forward ``min(S, 1)``, derivative
-  ``∂S``), as the formula ``(1 − b)·I_mem + b·Io`` implies; this path, with factor
-  ``(Io − I_mem) ≈ −1e-7`` per spike, changes the E4 gradient by ~1.4 %.
-* ``"scaled"``: the same gate divided by ``Ispkthr``: ``∂S/∂I_mem = H(I_mem − Io)/Ispkthr``,
-  unit slope with respect to the threshold-normalised current ``I_mem/Ispkthr`` (≈ 1e7 × the
-  reference gradient with the defaults; ~20…450 per unit weight on E4), usable with plain SGD.
-  The reset is *detached* (``b`` carries no gradient): with this scale the reset factor
-  ``(Io − I_mem)/Ispkthr ≈ −1…−eⁿ`` would chain across spikes and overflow BPTT (NaN after a few
-  hundred steps). Hence "scaled" = (reference gradient with a detached reset) / Ispkthr.
-
-The refractory counter carries no gradient.
+Surrogate gradient (``surrogate=``, ``"reference"`` or ``"scaled"``; the forward pass is the
+count above in both): see :mod:`spikefleet.neurons.dynapse2_soma`, which holds the soma steps 3–4
+that this model shares with the circuit variant. The refractory counter carries no gradient.
 
 Reference quirks reproduced (spec §4.8, §12 rows 6–8) and what the circuit variant (the
 historical 4-dendrite model of spec §4.7 with the corrected options of §12) changes. The circuit
@@ -105,28 +91,27 @@ variant is the separate class :class:`spikefleet.neurons.dynapse2_circuit.DynapS
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple, Optional
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from spikefleet.errors import ConfigError, expect
+from spikefleet.errors import expect
+from spikefleet.neurons.dynapse2_soma import (Population, check_population, check_positive, code_membrane,
+                                              create_with_currents, population_fields, refractory, reset,
+                                              soma_constants, spike_count_from_log)
 
 __all__ = [
-    "DynapSE2", "DynapSE2State", "evolve", "dpi_spike_count",
+    "DynapSE2", "DynapSE2State", "evolve",
     "LAYOUT_DEFAULTS", "HIGH_LEVEL_DEFAULTS", "CURRENT_DEFAULTS", "DENDRITE_CAPACITANCE", "WEIGHT_BITS",
-    "I_SCALE", "PARAMETER_NAMES", "FROZEN_MISMATCH_PARAMETERS", "VARIANTS", "SURROGATES",
+    "I_SCALE", "PARAMETER_NAMES", "FROZEN_MISMATCH_PARAMETERS", "VARIANTS",
     "mean_kappa", "tau_to_current", "current_to_tau", "gain_to_current", "current_to_gain",
     "pulse_width_to_current", "current_to_pulse_width", "high_level_to_currents", "currents_to_high_level",
 ]
 
 #: model variants; only ``reference`` is implemented here (``circuit``: :mod:`.dynapse2_circuit`)
 VARIANTS = ("reference", "circuit")
-#: surrogate gradients of the spike count (module docstring)
-SURROGATES = ("reference", "scaled")
 
 #: Layout and physical constants (spec §4.3): F, A, dimensionless, V.
 LAYOUT_DEFAULTS = {
@@ -176,22 +161,6 @@ FROZEN_MISMATCH_PARAMETERS = PARAMETER_NAMES
 _NON_NEGATIVE = ("Idc", "If_nmda", "Iw_ahp")  # may be 0 (Iw_ahp was 0 before 2023)
 
 
-def _is_traced(x) -> bool:
-    return isinstance(x, jax.core.Tracer)
-
-
-def _check_positive(name: str, x, allow_zero: bool = False) -> None:
-    """Raise ConfigError naming ``name`` unless every element of a concrete ``x`` is finite and > 0."""
-    if x is None or _is_traced(x):
-        return
-    a = np.asarray(x, np.float64)
-    ok = np.all(np.isfinite(a)) and (np.all(a >= 0) if allow_zero else np.all(a > 0))
-    if not ok:
-        bad = a[~(np.isfinite(a) & ((a >= 0) if allow_zero else (a > 0)))]
-        expect(False, name, "finite values >= 0" if allow_zero else "finite values > 0",
-               bad.ravel()[:4].tolist())
-
-
 # --------------------------------------------------------------------------------------------
 # High-level <-> current conversions (spec §7.3). Plain arithmetic: works on Python floats, NumPy
 # arrays (float64 stays float64) and JAX arrays / tracers; vectorised by broadcasting.
@@ -208,7 +177,7 @@ def tau_to_current(tau, C, *, Ut=LAYOUT_DEFAULTS["Ut"], kappa_n=LAYOUT_DEFAULTS[
     """Leak current of a DPI with time constant ``tau`` (s) and capacitance ``C`` (F): I_τ = (U_T/κ)·C/τ."""
     if tau is None:
         return None
-    _check_positive("tau", tau)
+    check_positive("tau", tau)
     return Ut / mean_kappa(kappa_n, kappa_p) * C / tau
 
 
@@ -217,7 +186,7 @@ def current_to_tau(Itau, C, *, Ut=LAYOUT_DEFAULTS["Ut"], kappa_n=LAYOUT_DEFAULTS
     """Time constant (s) of a DPI with leak current ``Itau`` (A): τ = (U_T/κ)·C/I_τ."""
     if Itau is None:
         return None
-    _check_positive("Itau", Itau)
+    check_positive("Itau", Itau)
     return Ut / mean_kappa(kappa_n, kappa_p) * C / Itau
 
 
@@ -225,7 +194,7 @@ def gain_to_current(ratio, Itau):
     """Gain current for a gain ratio r = I_gain/I_τ: I_gain = r·I_τ."""
     if ratio is None:
         return None
-    _check_positive("gain ratio", ratio)
+    check_positive("gain ratio", ratio)
     return ratio * Itau
 
 
@@ -233,7 +202,7 @@ def current_to_gain(Igain, Itau):
     """Gain ratio r = I_gain/I_τ."""
     if Igain is None:
         return None
-    _check_positive("Igain", Igain)
+    check_positive("Igain", Igain)
     return Igain / Itau
 
 
@@ -245,7 +214,7 @@ def pulse_width_to_current(t_pw, C, *, Vth=LAYOUT_DEFAULTS["Vth"]):
     """
     if t_pw is None:
         return None
-    _check_positive("pulse width", t_pw)
+    check_positive("pulse width", t_pw)
     return Vth * C / t_pw
 
 
@@ -253,7 +222,7 @@ def current_to_pulse_width(I_pw, C, *, Vth=LAYOUT_DEFAULTS["Vth"]):
     """Pulse width (or refractory time) in seconds of current ``I_pw``: t = V_th·C/I."""
     if I_pw is None:
         return None
-    _check_positive("pulse current", I_pw)
+    check_positive("pulse current", I_pw)
     return Vth * C / I_pw
 
 
@@ -311,54 +280,6 @@ CURRENT_DEFAULTS = {
 
 
 # --------------------------------------------------------------------------------------------
-# Spike generation with the straight-through surrogate (spec §4.5)
-# --------------------------------------------------------------------------------------------
-
-@partial(jax.custom_jvp, nondiff_argnums=(3, 4))
-def dpi_spike_count(i_mem, i_spkthr, i_o, surrogate: str = "reference", max_spikes: Optional[int] = None):
-    """Spike count ``max(0, ⌈ln(I_mem/Ispkthr)⌉)`` (capped at ``max_spikes`` unless None).
-
-    Derivative w.r.t. ``I_mem``: ``clip(⌈I_mem − Io⌉, 0, 1)`` (``"reference"``), divided by
-    ``Ispkthr`` for ``"scaled"``; zero w.r.t. ``Ispkthr`` and ``Io``.
-    """
-    n = jnp.maximum(0.0, jnp.ceil(jnp.log(i_mem / i_spkthr)))
-    if max_spikes is not None:
-        n = jnp.minimum(n, float(max_spikes))
-    return n.astype(jnp.result_type(i_mem))
-
-
-@dpi_spike_count.defjvp
-def _dpi_spike_count_jvp(surrogate, max_spikes, primals, tangents):
-    i_mem, i_spkthr, i_o = primals
-    d_mem = tangents[0]
-    n = dpi_spike_count(i_mem, i_spkthr, i_o, surrogate, max_spikes)
-    gate = jnp.clip(jnp.ceil(i_mem - i_o), 0.0, 1.0)
-    if surrogate == "scaled":
-        gate = gate / i_spkthr
-    return n, gate * d_mem
-
-
-@partial(jax.custom_jvp, nondiff_argnums=(4, 5))
-def _spike_count_from_log(i_mem, excess, i_spkthr, i_o, surrogate: str = "reference", max_spikes=None):
-    """:func:`dpi_spike_count` from ``excess = ln(I_mem/Io) − ln(Ispkthr/Io)`` (the log the step already
-    computes for ``V_mem``; one log per neuron and step instead of two). Same derivative."""
-    n = jnp.maximum(0.0, jnp.ceil(excess))
-    if max_spikes is not None:
-        n = jnp.minimum(n, float(max_spikes))
-    return n.astype(jnp.result_type(i_mem))
-
-
-@_spike_count_from_log.defjvp
-def _spike_count_from_log_jvp(surrogate, max_spikes, primals, tangents):
-    i_mem, _, i_spkthr, i_o = primals
-    n = _spike_count_from_log(*primals, surrogate, max_spikes)
-    gate = jnp.clip(jnp.ceil(i_mem - i_o), 0.0, 1.0)
-    if surrogate == "scaled":
-        gate = gate / i_spkthr
-    return n, gate * tangents[0]
-
-
-# --------------------------------------------------------------------------------------------
 # The neuron population
 # --------------------------------------------------------------------------------------------
 
@@ -374,7 +295,7 @@ class DynapSE2State(NamedTuple):
     t: jax.Array  # [] int32 step index within the sample
 
 
-class DynapSE2(eqx.Module):
+class DynapSE2(Population):
     """A population of ``N`` DYNAP-SE2 neurons (DynapSim); equations in the module docstring.
 
     Every parameter is a per-neuron ``[N]`` float array (Amperes, Farads, Volts, κ dimensionless);
@@ -419,21 +340,7 @@ class DynapSE2(eqx.Module):
                 "DynapSE2.variant='circuit': DynapSE2 implements only variant='reference'; the 4-dendrite "
                 "AMPA/GABA/NMDA/SHUNT circuit model of spec §4.7 (lasting GABA inhibition, refreshed V_mem) is the "
                 "separate class spikefleet.neurons.dynapse2_circuit.DynapSE2Circuit")
-        expect(self.surrogate in SURROGATES, "DynapSE2.surrogate", f"one of {SURROGATES}", self.surrogate)
-        expect(isinstance(self.dt, (int, float)) and not isinstance(self.dt, bool) and self.dt > 0,
-               "DynapSE2.dt", "a positive time step in seconds", self.dt)
-        expect(self.max_spikes is None or (isinstance(self.max_spikes, int) and self.max_spikes >= 1),
-               "DynapSE2.max_spikes", "None (no cap) or an integer >= 1", self.max_spikes)
-        first = getattr(self, PARAMETER_NAMES[0])
-        n = first.shape[0] if jnp.ndim(first) == 1 else -1
-        for name in PARAMETER_NAMES:
-            value = getattr(self, name)
-            expect(jnp.shape(value) == (n,) and n > 0, f"DynapSE2.{name}", f"a 1-D array of shape ({max(n, 1)},)",
-                   jnp.shape(value))
-            _check_positive(f"DynapSE2.{name}", value, allow_zero=name in _NON_NEGATIVE)
-        expect(jnp.shape(self.I_scale) == (), "DynapSE2.I_scale", "a scalar (A per unit weight)",
-               jnp.shape(self.I_scale))
-        _check_positive("DynapSE2.I_scale", self.I_scale)
+        check_population(self, "DynapSE2", PARAMETER_NAMES, _NON_NEGATIVE, size_from=PARAMETER_NAMES[0])
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -443,22 +350,8 @@ class DynapSE2(eqx.Module):
         ``overrides``: any of :data:`PARAMETER_NAMES` (a scalar or an ``[n]`` array), ``I_scale``
         (scalar) and the static fields ``dt``, ``variant``, ``surrogate``, ``max_spikes``.
         """
-        expect(isinstance(n, int) and not isinstance(n, bool) and n > 0, "n", "a positive integer", n)
-        static_names = ("dt", "variant", "surrogate", "max_spikes")
-        known = set(PARAMETER_NAMES) | {"I_scale"} | set(static_names)
-        unknown = sorted(set(overrides) - known)
-        expect(not unknown, "DynapSE2.create", f"parameter names in {sorted(known)}", unknown)
-        defaults = {**LAYOUT_DEFAULTS, **CURRENT_DEFAULTS}
-        fields = {}
-        for name in PARAMETER_NAMES:
-            value = overrides.get(name, defaults[name])
-            arr = jnp.asarray(value, dtype) if _is_traced(value) else jnp.asarray(np.asarray(value, np.float64), dtype)
-            if jnp.ndim(arr) > 1 or (jnp.ndim(arr) == 1 and arr.shape[0] not in (1, n)):
-                raise ConfigError(f"DynapSE2.{name}: expected a scalar or an array of shape ({n},), "
-                                  f"got shape {tuple(arr.shape)}")
-            fields[name] = jnp.broadcast_to(arr, (n,))
-        fields["I_scale"] = jnp.asarray(overrides.get("I_scale", I_SCALE), dtype)
-        fields.update({k: overrides[k] for k in static_names if k in overrides})
+        fields = population_fields("DynapSE2", n, dtype, PARAMETER_NAMES, {**LAYOUT_DEFAULTS, **CURRENT_DEFAULTS},
+                                   overrides, ("dt", "variant", "surrogate", "max_spikes"), I_SCALE)
         return cls(**fields)
 
     @classmethod
@@ -473,17 +366,9 @@ class DynapSE2(eqx.Module):
         high = dict(tau_mem=tau_mem, tau_syn=tau_syn, tau_ahp=tau_ahp, gain_mem=gain_mem, gain_syn=gain_syn,
                     gain_ahp=gain_ahp, t_pulse=t_pulse, t_pulse_ahp=t_pulse_ahp, t_ref=t_ref)
         layout = {k: overrides[k] for k in LAYOUT_DEFAULTS if k in overrides}
-        currents = high_level_to_currents(layout=layout, **high)
-        clash = sorted(set(currents) & set(overrides))
-        expect(not clash, "DynapSE2.from_high_level", "no current that the high-level values determine "
-               "(give it to create() instead)", clash)
-        return cls.create(n, **overrides, **currents)
+        return create_with_currents(cls, n, high_level_to_currents(layout=layout, **high), overrides)
 
     # ---------------------------------------------------------------- views
-    @property
-    def n(self) -> int:
-        return self.Io.shape[0]
-
     @property
     def n_dendrites(self) -> int:
         """Dendrites per neuron: 1 (one combined synapse; ``DynapSE2Circuit`` has 4)."""
@@ -526,54 +411,35 @@ class DynapSE2(eqx.Module):
         dt = self.dt
         x = self._vector("syn_input", syn_input)
         io = self.Io
-        kappa = 0.5 * (self.kappa_n + self.kappa_p)
-        ut_k = self.Ut / kappa
+        c = soma_constants(self)
         itau_syn, igain_syn = jnp.maximum(self.Itau_syn, io), jnp.maximum(self.Igain_syn, io)
-        itau_ahp, igain_ahp = jnp.maximum(self.Itau_ahp, io), jnp.maximum(self.Igain_ahp, io)
-        itau_mem, igain_mem = jnp.maximum(self.Itau_mem, io), jnp.maximum(self.Igain_mem, io)
-        tau_syn = ut_k * self.C_syn / itau_syn
-        tau_ahp = ut_k * self.C_ahp / itau_ahp
-        t_pulse = self.Vth * self.C_pulse / self.Ipulse
-        t_pulse_ahp = self.Vth * self.C_pulse_ahp / self.Ipulse_ahp
-        t_ref = self.Vth * self.C_ref / self.Iref
+        tau_syn = c.ut_k * self.C_syn / itau_syn
 
         # 1. DPI synapse
         i_w = self.I_scale * x
         i_syn_inf = jnp.maximum(igain_syn / itau_syn * i_w, io)
-        i_syn = jnp.exp(-dt / tau_syn) * state.i_syn - jnp.expm1(-t_pulse / tau_syn) * i_syn_inf
+        i_syn = jnp.exp(-dt / tau_syn) * state.i_syn - jnp.expm1(-c.t_pulse / tau_syn) * i_syn_inf
 
         # 2. AHP, driven by the previous step's spike counts
-        i_ahp_inf = igain_ahp / itau_ahp * self.Iw_ahp * state.spikes
-        i_ahp = jnp.exp(-dt / tau_ahp) * state.i_ahp - jnp.expm1(-t_pulse_ahp / tau_ahp) * i_ahp_inf
+        i_ahp_inf = c.igain_ahp / c.itau_ahp * self.Iw_ahp * state.spikes
+        i_ahp = jnp.exp(-dt / c.tau_ahp) * state.i_ahp - jnp.expm1(-c.t_pulse_ahp / c.tau_ahp) * i_ahp_inf
         i_ahp = jnp.maximum(i_ahp, io)
 
-        # 3. Membrane (forward Euler), feedback from the previous step's V_mem
-        kappa_fb = kappa ** 2 / (kappa + 1.0)
-        i_fb = io * jnp.exp(kappa_fb * state.v_mem / self.Ut)
-        i_leak = itau_mem + i_ahp
+        # 3. Membrane (forward Euler, code form), feedback from the previous step's V_mem
+        i_leak = c.itau_mem + i_ahp
         i_dc = self.Idc if current is None else self.Idc + self._vector("current", current)
         i_in = i_syn - i_leak + i_dc
         i_in = jnp.where(state.t_ref > 0, 0.0, i_in)
         i_in = jnp.maximum(i_in, io)
-        i_mem = state.i_mem
-        i_mem_inf = igain_mem / itau_mem * (i_in - i_leak)
-        f_fb = i_fb / i_leak * (i_mem + igain_mem)
-        tau_m = ut_k * self.C_mem / i_leak
-        d_i_mem = i_mem / (tau_m * (i_mem + igain_mem)) * (i_mem_inf + f_fb - i_mem * (1.0 + i_ahp / itau_mem))
-        i_mem = jnp.maximum(i_mem + dt * d_i_mem, io)
+        i_mem = code_membrane(self, c, state.i_mem, i_in, i_leak, i_ahp, state.v_mem)
         log_ratio = jnp.log(i_mem / io)
-        v_mem = ut_k * log_ratio
+        v_mem = c.ut_k * log_ratio
 
         # 4. Spikes, reset (V_mem not refreshed), refractory time; ln(I_mem/Ispkthr) from the same log
         excess = log_ratio - jnp.log(self.Ispkthr / io)
-        spikes = _spike_count_from_log(i_mem, excess, self.Ispkthr, io, self.surrogate, self.max_spikes)
-        if self.surrogate == "scaled":  # detached reset (see module docstring)
-            b = jax.lax.stop_gradient(jnp.minimum(spikes, 1.0))
-        else:  # min(S, 1), straight-through
-            b = spikes + jax.lax.stop_gradient(jnp.minimum(spikes, 1.0) - spikes)
-        i_mem = (1.0 - b) * i_mem + b * io
-        t_left = jnp.where(spikes > 0, t_ref, jnp.maximum(state.t_ref - dt, 0.0))
-        t_left = jax.lax.stop_gradient(t_left)
+        spikes = spike_count_from_log(i_mem, excess, self.Ispkthr, io, self.surrogate, self.max_spikes)
+        i_mem = reset(i_mem, spikes, io, self.surrogate)
+        t_left = refractory(spikes, c.t_ref, state.t_ref, dt)
 
         new = DynapSE2State(i_syn=i_syn, i_ahp=i_ahp, i_mem=i_mem, v_mem=v_mem, spikes=spikes, t_ref=t_left,
                             t=state.t + 1)

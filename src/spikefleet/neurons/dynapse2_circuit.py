@@ -100,12 +100,14 @@ from typing import NamedTuple, Optional
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from spikefleet.errors import ConfigError, expect
-from spikefleet.neurons.dynapse2 import (CURRENT_DEFAULTS, DENDRITE_CAPACITANCE, HIGH_LEVEL_DEFAULTS, I_SCALE, LAYOUT_DEFAULTS,
-                       SURROGATES, _check_positive, _is_traced, current_to_gain, current_to_tau, dpi_spike_count,
-                       gain_to_current, high_level_to_currents, tau_to_current)
+from spikefleet.errors import expect
+from spikefleet.neurons.dynapse2 import (CURRENT_DEFAULTS, DENDRITE_CAPACITANCE, HIGH_LEVEL_DEFAULTS, I_SCALE,
+                                         LAYOUT_DEFAULTS, current_to_gain, current_to_tau, gain_to_current,
+                                         high_level_to_currents, tau_to_current)
+from spikefleet.neurons.dynapse2_soma import (Population, check_population, code_membrane, create_with_currents,
+                                              dpi_spike_count, membrane_step, population_fields, refractory, reset,
+                                              soma_constants)
 
 __all__ = [
     "DynapSE2Circuit", "DynapSE2CircuitState", "evolve_circuit", "signed_to_dendrites",
@@ -201,7 +203,7 @@ class DynapSE2CircuitState(NamedTuple):
         return jnp.stack([self.i_ampa, self.i_gaba, self.i_nmda, self.i_shunt], axis=-1)
 
 
-class DynapSE2Circuit(eqx.Module):
+class DynapSE2Circuit(Population):
     """``N`` DYNAP-SE2 neurons with four dendrites (equations in the module docstring).
 
     Every entry of :data:`PARAMETER_NAMES` is a per-neuron ``[N]`` array; ``I_scale`` a scalar (A
@@ -256,24 +258,12 @@ class DynapSE2Circuit(eqx.Module):
 
     def __check_init__(self):
         cls = "DynapSE2Circuit"
-        expect(self.surrogate in SURROGATES, f"{cls}.surrogate", f"one of {SURROGATES}", self.surrogate)
+        check_population(self, cls, PARAMETER_NAMES, _NON_NEGATIVE, size_from="Io")
         expect(self.membrane in MEMBRANE_FORMS, f"{cls}.membrane", f"one of {MEMBRANE_FORMS}", self.membrane)
-        expect(isinstance(self.dt, (int, float)) and not isinstance(self.dt, bool) and self.dt > 0,
-               f"{cls}.dt", "a positive time step in seconds", self.dt)
-        expect(self.max_spikes is None or (isinstance(self.max_spikes, int) and self.max_spikes >= 1),
-               f"{cls}.max_spikes", "None (no cap) or an integer >= 1", self.max_spikes)
         for name in ("stp_syn", "stp_ahp"):
             v = getattr(self, name)
             expect(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v < 1.0,
                    f"{cls}.{name}", "a blend ratio in [0, 1)", v)
-        n = self.Io.shape[0] if jnp.ndim(self.Io) == 1 else -1
-        for name in PARAMETER_NAMES:
-            value = getattr(self, name)
-            expect(jnp.shape(value) == (n,) and n > 0, f"{cls}.{name}", f"a 1-D array of shape ({max(n, 1)},)",
-                   jnp.shape(value))
-            _check_positive(f"{cls}.{name}", value, allow_zero=name in _NON_NEGATIVE)
-        expect(jnp.shape(self.I_scale) == (), f"{cls}.I_scale", "a scalar (A per unit weight)", jnp.shape(self.I_scale))
-        _check_positive(f"{cls}.I_scale", self.I_scale)
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -283,21 +273,8 @@ class DynapSE2Circuit(eqx.Module):
         ``overrides``: any of :data:`PARAMETER_NAMES` (scalar or ``[n]``), ``I_scale`` (scalar) and
         the static fields ``dt, surrogate, max_spikes, membrane, stp_syn, stp_ahp``.
         """
-        expect(isinstance(n, int) and not isinstance(n, bool) and n > 0, "n", "a positive integer", n)
-        static_names = ("dt", "surrogate", "max_spikes", "membrane", "stp_syn", "stp_ahp")
-        known = set(PARAMETER_NAMES) | {"I_scale"} | set(static_names)
-        unknown = sorted(set(overrides) - known)
-        expect(not unknown, "DynapSE2Circuit.create", f"parameter names in {sorted(known)}", unknown)
-        fields = {}
-        for name in PARAMETER_NAMES:
-            value = overrides.get(name, CIRCUIT_DEFAULTS[name])
-            arr = jnp.asarray(value, dtype) if _is_traced(value) else jnp.asarray(np.asarray(value, np.float64), dtype)
-            if jnp.ndim(arr) > 1 or (jnp.ndim(arr) == 1 and arr.shape[0] not in (1, n)):
-                raise ConfigError(f"DynapSE2Circuit.{name}: expected a scalar or an array of shape ({n},), "
-                                  f"got shape {tuple(arr.shape)}")
-            fields[name] = jnp.broadcast_to(arr, (n,))
-        fields["I_scale"] = jnp.asarray(overrides.get("I_scale", I_SCALE), dtype)
-        fields.update({k: overrides[k] for k in static_names if k in overrides})
+        fields = population_fields("DynapSE2Circuit", n, dtype, PARAMETER_NAMES, CIRCUIT_DEFAULTS, overrides,
+                                   ("dt", "surrogate", "max_spikes", "membrane", "stp_syn", "stp_ahp"), I_SCALE)
         return cls(**fields)
 
     @classmethod
@@ -312,16 +289,9 @@ class DynapSE2Circuit(eqx.Module):
         high = {k: kwargs.pop(k) for k in list(kwargs) if k in CIRCUIT_HIGH_LEVEL_DEFAULTS}
         layout_names = set(LAYOUT_DEFAULTS) | {f"C_{d}" for d in DENDRITES}
         currents = _high_level_to_currents(layout={k: kwargs[k] for k in layout_names if k in kwargs}, **high)
-        clash = sorted(set(currents) & set(kwargs))
-        expect(not clash, "DynapSE2Circuit.from_high_level", "no current that the high-level values determine "
-               "(give it to create() instead)", clash)
-        return cls.create(n, **kwargs, **currents)
+        return create_with_currents(cls, n, currents, kwargs)
 
     # ---------------------------------------------------------------- views
-    @property
-    def n(self) -> int:
-        return self.Io.shape[0]
-
     @property
     def n_dendrites(self) -> int:
         """Dendrites per neuron: 4 (AMPA, GABA, NMDA, SHUNT), the last axis of ``syn_input``."""
@@ -382,63 +352,46 @@ class DynapSE2Circuit(eqx.Module):
             j = jnp.asarray(current, io.dtype)
             expect(j.shape in ((), (n,)), "current", f"a scalar or an array of shape ({n},)", j.shape)
             i_dc = i_dc + j
-        kappa = 0.5 * (self.kappa_n + self.kappa_p)
-        ut_k = self.Ut / kappa
+        c = soma_constants(self)
         io4 = io[:, None]
         itau_syn = jnp.maximum(self.dendrites("Itau"), io4)
         igain_syn = jnp.maximum(self.dendrites("Igain"), io4)
-        tau_syn = ut_k[:, None] * self.dendrites("C") / itau_syn
-        itau_ahp, igain_ahp = jnp.maximum(self.Itau_ahp, io), jnp.maximum(self.Igain_ahp, io)
-        itau_mem, igain_mem = jnp.maximum(self.Itau_mem, io), jnp.maximum(self.Igain_mem, io)
-        tau_ahp = ut_k * self.C_ahp / itau_ahp
-        t_pulse = self.Vth * self.C_pulse / self.Ipulse
-        t_pulse_ahp = self.Vth * self.C_pulse_ahp / self.Ipulse_ahp
-        t_ref = self.Vth * self.C_ref / self.Iref
+        tau_syn = c.ut_k[:, None] * self.dendrites("C") / itau_syn
 
         # 1. four DPI synapses with the STP blend
         i_w = self.I_scale * jnp.maximum(x, 0.0)
         i_inf = jnp.maximum(igain_syn / itau_syn * i_w, io4)
-        i_syn = _dpi_blend(state.i_syn, i_w, i_inf, igain_syn, tau_syn, t_pulse[:, None],
+        i_syn = _dpi_blend(state.i_syn, i_w, i_inf, igain_syn, tau_syn, c.t_pulse[:, None],
                            jnp.exp(-dt / tau_syn), self.stp_syn, io4)
         i_ampa, i_gaba, i_nmda, i_shunt = (i_syn[:, k] for k in range(4))
 
         # 2. AHP, driven by the previous step's counts
         i_w_ahp = self.Iw_ahp * state.spikes
-        i_ahp = _dpi_blend(state.i_ahp, i_w_ahp, igain_ahp / itau_ahp * i_w_ahp, igain_ahp, tau_ahp, t_pulse_ahp,
-                           jnp.exp(-dt / tau_ahp), self.stp_ahp, io)
+        i_ahp = _dpi_blend(state.i_ahp, i_w_ahp, c.igain_ahp / c.itau_ahp * i_w_ahp, c.igain_ahp, c.tau_ahp,
+                           c.t_pulse_ahp, jnp.exp(-dt / c.tau_ahp), self.stp_ahp, io)
 
         # 3. membrane (state of the previous step: I_mem, V_mem, T_ref)
         i_mem = state.i_mem
         i_nmda_gated = i_nmda / (1.0 + self.If_nmda / i_mem)
         drive = i_nmda_gated + i_ampa - i_shunt + i_dc
         if self.membrane == "code":
-            i_leak = itau_mem + i_gaba + i_ahp
-            kappa_fb = kappa ** 2 / (kappa + 1.0)
-            i_fb = io * jnp.exp(kappa_fb * state.v_mem / self.Ut)
+            i_leak = c.itau_mem + i_gaba + i_ahp
             i_in = jnp.maximum(jnp.where(state.t_ref > 0, 0.0, drive - i_leak), io)
-            i_mem_inf = igain_mem / itau_mem * (i_in - i_leak)
-            f_fb = i_fb / i_leak * (i_mem + igain_mem)
-            tau_m = ut_k * self.C_mem / i_leak
-            sink = i_ahp
+            i_mem = code_membrane(self, c, i_mem, i_in, i_leak, i_ahp, state.v_mem)
         else:  # textbook
             sink = i_ahp + i_gaba
             i_in = jnp.maximum(jnp.where(state.t_ref > 0, 0.0, drive), io)
-            i_mem_inf = igain_mem / itau_mem * (i_in - sink - itau_mem)
+            i_mem_inf = c.igain_mem / c.itau_mem * (i_in - sink - c.itau_mem)
             i_a = self.Ia_gain * jax.nn.sigmoid((i_mem - self.Ia_th) / self.Ia_norm)
-            f_fb = i_a / itau_mem * (i_mem + igain_mem)
-            tau_m = ut_k * self.C_mem / itau_mem
-        d_i_mem = i_mem / (tau_m * (i_mem + igain_mem)) * (i_mem_inf + f_fb - i_mem * (1.0 + sink / itau_mem))
-        i_mem = jnp.maximum(i_mem + dt * d_i_mem, io)
+            f_fb = i_a / c.itau_mem * (i_mem + c.igain_mem)
+            tau_m = c.ut_k * self.C_mem / c.itau_mem
+            i_mem = membrane_step(self, c, i_mem, i_mem_inf, f_fb, tau_m, sink)
 
         # 4. spikes, reset, refreshed V_mem, refractory time
         spikes = dpi_spike_count(i_mem, self.Ispkthr, io, self.surrogate, self.max_spikes)
-        if self.surrogate == "scaled":  # detached reset, as in DynapSE2
-            b = jax.lax.stop_gradient(jnp.minimum(spikes, 1.0))
-        else:
-            b = spikes + jax.lax.stop_gradient(jnp.minimum(spikes, 1.0) - spikes)
-        i_mem = (1.0 - b) * i_mem + b * io
-        v_mem = ut_k * jnp.log(i_mem / io)
-        t_left = jax.lax.stop_gradient(jnp.where(spikes > 0, t_ref, jnp.maximum(state.t_ref - dt, 0.0)))
+        i_mem = reset(i_mem, spikes, io, self.surrogate)
+        v_mem = c.ut_k * jnp.log(i_mem / io)
+        t_left = refractory(spikes, c.t_ref, state.t_ref, dt)
 
         new = DynapSE2CircuitState(i_ampa=i_ampa, i_gaba=i_gaba, i_nmda=i_nmda, i_shunt=i_shunt, i_ahp=i_ahp,
                                    i_mem=i_mem, v_mem=v_mem, spikes=spikes, t_ref=t_left, t=state.t + 1)

@@ -106,7 +106,7 @@ def run(models: dict, *, seed: int = 0, chips: int = 100, trials: int = 200, gai
     from spikefleet.fleet.sweep import Sweep, run_sweeps
     from spikefleet.seeds import seed_stream
     from spikefleet.tasks import get_task
-    from spikefleet.train.ads import ADSNetwork
+    from spikefleet.models.ads import ADSNetwork
 
     task = get_task("xor")
     batch = task.generate(trials, seed_stream(seed, seeds.TEST))
@@ -121,7 +121,7 @@ def run(models: dict, *, seed: int = 0, chips: int = 100, trials: int = 200, gai
     designs = {k: v for k, v in models.items() if k != "teacher"}
     plan = [Sweep("mismatch", sweeps["mismatch"]), Sweep("quant", sweeps["quant"]),
             Sweep("noise", sweeps["noise"]), Sweep("dead", sweeps["dead"])]
-    common = dict(run_key=run_key, chunk=chunk, gain_refit=gain_refit, ads_compensation=ads_compensation,
+    common = dict(run_key=run_key, chunk=chunk, gain_refit=gain_refit, compensation=ads_compensation,
                   reference_labels=teacher_labels, progress=progress, **val)
     records = run_sweeps(designs, task, batch, keys, plan, **common)
     ads = {k: v for k, v in designs.items() if isinstance(v, ADSNetwork)}

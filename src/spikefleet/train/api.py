@@ -58,12 +58,14 @@ def train_from_teacher(method: str, task, seed: int, *, teacher=None, progress: 
     """Network ADS (spec §8.1) or FORCE (§13.2) on the teacher's dynamics; trains the teacher first
     (same seed) if none is given.
 
-    ``teacher`` is a :class:`~spikefleet.models.spiking.RateNetwork`; ``config_overrides`` go to the
-    method's config (:class:`~spikefleet.train.ads.ADSConfig`, e.g. ``fast``, ``epochs``,
-    ``trials_per_epoch``, ``n``; :class:`~spikefleet.train.force.FORCEConfig`).
+    ``teacher`` is a :class:`~spikefleet.models.rate.RateNetwork`; ``config_overrides`` go to the
+    method's config (:class:`~spikefleet.models.ads.ADSConfig`, e.g. ``fast``, ``epochs``,
+    ``trials_per_epoch``, ``n``; :class:`~spikefleet.models.force.FORCEConfig`).
     """
-    from spikefleet.train.ads import ADSConfig, train_ads
-    from spikefleet.train.force import FORCEConfig, train_force
+    from spikefleet.models.ads import ADSConfig
+    from spikefleet.models.force import FORCEConfig
+    from spikefleet.train.ads import train_ads
+    from spikefleet.train.force import train_force
 
     expect(method in TEACHER_METHODS, "method", f"one of {TEACHER_METHODS}", method)
     teacher_info = {"source": "given"}
@@ -165,7 +167,7 @@ def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: in
         val_keys = jax.random.split(jax.random.PRNGKey(seed_stream(seed, seeds.GAIN_CHIPS)), 5)
     records = run_sweeps(designs, task, batch, keys, sweeps, run_key=run_key, chunk=chunk, gain_refit=gain_refit,
                          val_batch=val_batch, val_keys=val_keys, yield_threshold=yield_threshold,
-                         ads_compensation=ads_compensation)
+                         compensation=ads_compensation)
     comparisons = compare_designs(records)
     rows = []
     for r in records:

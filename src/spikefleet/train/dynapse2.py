@@ -38,7 +38,8 @@ from spikefleet.errors import expect
 from spikefleet.errors import is_finite_number as _is_num
 from spikefleet.errors import is_positive_int as _is_pos_int
 from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network, init_dynapse2
-from spikefleet.neurons.dynapse2 import I_SCALE, SURROGATES
+from spikefleet.neurons.dynapse2 import I_SCALE
+from spikefleet.neurons.dynapse2_soma import SURROGATES
 from spikefleet.seeds import DYNAPSE2_INIT, WEIGHT_NOISE, seed_stream
 from spikefleet.simulate import simulate_batch
 from spikefleet.train.loop import TrainingDiverged

@@ -23,7 +23,8 @@ import jax.numpy as jnp
 
 from spikefleet.errors import ConfigError, expect
 from spikefleet.evaluation import evaluate_model
-from spikefleet.models.spiking import RateConfig, SpikingConfig, init_rate, init_spiking
+from spikefleet.models.rate import RateConfig, init_rate
+from spikefleet.models.spiking import SpikingConfig, init_spiking
 from spikefleet.simulate import simulate_batch
 from spikefleet.seeds import ROBUST as ROBUST_STREAM
 from spikefleet.seeds import TEST as TEST_STREAM

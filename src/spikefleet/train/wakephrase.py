@@ -137,7 +137,7 @@ def train_teacher(task, train, val, seed: int, *, steps: int = 2000, hidden: int
     import jax
 
     from spikefleet.evaluation import evaluate_model
-    from spikefleet.models.spiking import RateConfig, init_rate
+    from spikefleet.models.rate import RateConfig, init_rate
     from spikefleet.train.loop import FitConfig, fit
     from spikefleet.train.recipes import fixed_batches
 
@@ -166,7 +166,7 @@ def ads_config(*, n: int | None = None, samples: int | None = None, epochs: int 
     k do not work (measured: η = 1e-5 makes Ω^s diverge within 20 samples; k = 200 leaves the
     reconstruction error of the network *with* feedback at 0.8); the experiment files use
     η = 1e-6, k0 = 3000 and P = 32 (see ``docs/wakephrase.md``)."""
-    from spikefleet.train.ads import ADSConfig
+    from spikefleet.models.ads import ADSConfig
 
     par = 1 if parallel is None else int(parallel)
     return ADSConfig(n=768 if n is None else n, kappa=1.5, amplitude=1000.0, k0=200.0 if k0 is None else float(k0),
@@ -177,7 +177,7 @@ def ads_config(*, n: int | None = None, samples: int | None = None, epochs: int 
 
 def force_config(*, n: int | None = None, samples: int | None = None, epochs: int = 15, val_trials: int = 50):
     """§13.2 FORCE settings: N = 768, up to 15 epochs with patience 2."""
-    from spikefleet.train.force import FORCEConfig
+    from spikefleet.models.force import FORCEConfig
 
     return FORCEConfig(n=768 if n is None else n, epochs=epochs, trials_per_epoch=400 if samples is None else samples,
                        val_trials=val_trials, patience=2)

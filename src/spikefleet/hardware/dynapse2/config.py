@@ -220,7 +220,7 @@ def check_metadata(meta: Mapping, *, n_chips: int) -> None:
     positive number}}; ``calibration`` {core: object}; ``bias_translation`` {core: {"requested": {bias:
     number or null}, "codes": {bias: [coarse, fine]}}}; ``quantization`` {"loss": [numbers], "notes": [...]}.
     """
-    from spikefleet.neurons.dynapse2 import SURROGATES
+    from spikefleet.neurons.dynapse2_soma import SURROGATES
 
     m = "spikefleet.metadata"
     expect(_nesting(meta) <= 32, m, "objects and arrays nested at most 32 levels deep", "deeper nesting")

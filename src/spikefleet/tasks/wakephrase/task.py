@@ -412,7 +412,7 @@ def calibrate_teacher(preset_name: str = "default", *, source: str = "synthetic"
     import jax.numpy as jnp
 
     from spikefleet.evaluation import evaluate_model, run_outputs
-    from spikefleet.models.spiking import RateConfig, init_rate
+    from spikefleet.models.rate import RateConfig, init_rate
     from spikefleet.train.loop import FitConfig, fit
 
     task = WakePhraseTask(source=source, preset=preset_name, keyword=keyword)
