@@ -2,19 +2,19 @@
 
 Every function builds a :class:`matplotlib.figure.Figure` on the Agg canvas (no pyplot, no global
 state), so plots are deterministic for given inputs and ``seed`` and safe to make in any process.
-``groups`` maps ``(design, sweep, level)`` to a :class:`Group` of per-chip metrics pooled over seeds.
+``groups`` maps ``(design, sweep, level)`` to a :class:`~spikefleet.experiments.summary.Group` of per-chip
+metrics pooled over seeds (:func:`~spikefleet.experiments.summary.pool_rows`).
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["Group", "design_colors", "sweep_levels", "level_label", "plot_overview", "plot_sweep",
+__all__ = ["design_colors", "sweep_levels", "level_label", "plot_overview", "plot_sweep",
            "plot_distributions", "plot_activity", "plot_weights", "YIELD_THRESHOLD", "QUANT_BITS"]
 
 #: accuracy a chip needs to count towards the yield in the report
@@ -31,19 +31,6 @@ _XLABEL = {"mismatch": "mismatch level σ (relative std of each parameter)",
            "dead": "fraction of dead neurons"}
 _YLABEL = {"accuracy": "accuracy (fraction of trials)", "mse": "output MSE vs target (output units²)",
            "rate_hz": "mean firing rate (Hz)", "agreement": "agreement with teacher (fraction)"}
-
-
-@dataclass(frozen=True)
-class Group:
-    """Per-chip metrics of one design at one sweep level, chips pooled over ``seeds``."""
-
-    condition: str
-    seeds: tuple
-    metrics: dict  # name -> 1-D float array [chips]
-
-    @property
-    def n(self) -> int:
-        return max((v.size for v in self.metrics.values()), default=0)
 
 
 def design_colors(names) -> dict:

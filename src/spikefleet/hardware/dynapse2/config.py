@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, Optional
@@ -42,7 +43,8 @@ from typing import Mapping, Optional
 import numpy as np
 
 from spikefleet._version import __version__
-from spikefleet.errors import ConfigError, expect
+from spikefleet.errors import ConfigError, expect, is_finite_number
+from spikefleet.io import atomic_write_text, parse_json, to_jsonable
 from spikefleet.neurons.dynapse2 import DynapSE2, WEIGHT_BITS
 from spikefleet.hardware.dynapse2.biases import BIASES, BiasGenerator, BiasTranslation, currents_to_codes, parametric_generator
 from spikefleet.hardware.dynapse2.calibration import select_generator
@@ -76,16 +78,6 @@ def _destination(d) -> Dynapse2Destination:
     return Dynapse2Destination(tuple(d.core), int(d.x_hop), int(d.y_hop), int(d.tag))
 
 
-def _jsonable(x):
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.integer, np.floating, np.bool_)):
-        return x.item()
-    return x if x is None or isinstance(x, (str, int, float, bool)) else str(x)
-
-
 @dataclass(frozen=True, eq=False)
 class HardwareConfig:
     """A deployable configuration: alias ``configuration`` + channel maps + ``metadata`` (module docstring)."""
@@ -103,7 +95,7 @@ class HardwareConfig:
             {int(k): tuple(_destination(d) for d in v) for k, v in self.input_channel_map.items()}))
         object.__setattr__(self, "output_channel_map", MappingProxyType(
             {int(k): OutputChannel(*(int(x) for x in v)) for k, v in self.output_channel_map.items()}))
-        object.__setattr__(self, "metadata", MappingProxyType(_jsonable(self.metadata)))
+        object.__setattr__(self, "metadata", MappingProxyType(to_jsonable(self.metadata)))
         n_chips = len(self.configuration.chips)
         for n, o in self.output_channel_map.items():
             chip0 = self.configuration.chips[0]
@@ -131,8 +123,6 @@ class HardwareConfig:
     @classmethod
     def from_json(cls, text: str, *, source: str = "<string>") -> "HardwareConfig":
         """Parse and validate; errors name ``source`` and the offending field."""
-        from spikefleet.io import parse_json
-
         return cls.from_json_doc(parse_json(text, source), source=source)
 
     @classmethod
@@ -168,11 +158,9 @@ class HardwareConfig:
             raise ConfigError(f"{source}: {exc}") from None
 
     def save(self, path) -> Path:
-        """Write the JSON atomically (``checkpoint.atomic_write_bytes``)."""
-        from spikefleet.checkpoint import atomic_write_bytes
-
+        """Write the JSON atomically (:func:`spikefleet.io.atomic_write_text`)."""
         path = Path(path)
-        atomic_write_bytes(path, self.to_json().encode())
+        atomic_write_text(path, self.to_json())
         return path
 
     @classmethod
@@ -184,8 +172,8 @@ class HardwareConfig:
         return cls.from_json(read_text(path, "hardware configuration file (JSON)"), source=str(path))
 
 
-def _is_num(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and -1e300 < x < 1e300
+#: a metadata number: finite and strictly within ±1e300 (a hostile file's 1e308 or 10**400 is refused cleanly)
+_is_num = partial(is_finite_number, bound=1e300)
 
 
 def _mapping_of(value, path: str, check_item) -> None:
