@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikefleet import _version
 from spikefleet.errors import expect
 from spikefleet.experiments import report_plots as rp
 from spikefleet.experiments.summary import pool_rows
@@ -216,8 +217,6 @@ def _notes(notes) -> str:
 
 
 def _versions() -> dict:
-    from spikefleet import _version
-
     out = {"spikefleet": _version.__version__}
     for mod in ("jax", "numpy", "matplotlib"):
         try:

@@ -43,7 +43,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from spikefleet.errors import ConfigError, expect, is_finite_number
-from spikefleet.io import atomic_write_text
+from spikefleet.io import atomic_write_text, parse_json
 from spikefleet.hardware.dynapse2.biases import N_COARSE, N_FINE, TYPES, BiasGenerator, parametric_generator
 
 __all__ = [
@@ -174,8 +174,6 @@ def _read_csv(text: str, source: str) -> tuple[list, dict]:
 
 
 def _read_json(text: str, source: str) -> tuple[list, dict]:
-    from spikefleet.io import parse_json
-
     doc = parse_json(text, source)
     expect(isinstance(doc, dict), source, "a JSON object", type(doc).__name__)
     expect(doc.get("format", TABLE_FORMAT) == TABLE_FORMAT, f"{source}: format", TABLE_FORMAT, doc.get("format"))

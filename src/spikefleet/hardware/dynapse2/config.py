@@ -44,13 +44,15 @@ import numpy as np
 
 from spikefleet._version import __version__
 from spikefleet.errors import ConfigError, expect, is_finite_number
-from spikefleet.io import atomic_write_text, parse_json, to_jsonable
-from spikefleet.neurons.dynapse2 import DynapSE2, WEIGHT_BITS
+from spikefleet.io import atomic_write_text, parse_json, read_text, to_jsonable
+from spikefleet.models.dynapse2 import DynapSE2Network
+from spikefleet.neurons.dynapse2 import SURROGATES, DynapSE2, WEIGHT_BITS
 from spikefleet.hardware.dynapse2.biases import BIASES, BiasGenerator, BiasTranslation, currents_to_codes, parametric_generator
 from spikefleet.hardware.dynapse2.calibration import select_generator
 from spikefleet.hardware.dynapse2.constraints import LAYOUT_PARAMETERS, HardwareSpec, raise_if, validate
 from spikefleet.hardware.dynapse2.mapping import Placement, plan
 from spikefleet.hardware.dynapse2.quantize import CoreQuantization, quantize
+from spikefleet.hardware.dynapse2.reverse import network_from_config
 from spikefleet.hardware.dynapse2.routing import OutputChannel, Routing, mask_to_bits, route
 from spikefleet.hardware.dynapse2.samna_probe import SamnaUnavailableError, import_samna
 from spikefleet.hardware.dynapse2.samna_alias import (EMPTY_DESTINATION, EMPTY_NEURON, EMPTY_SYNAPSE, Dynapse2Chip, Dynapse2Configuration,
@@ -166,8 +168,6 @@ class HardwareConfig:
     @classmethod
     def load(cls, path) -> "HardwareConfig":
         """Read and validate a configuration file (:meth:`from_json`); errors name the file."""
-        from spikefleet.io import read_text
-
         path = Path(path)
         return cls.from_json(read_text(path, "hardware configuration file (JSON)"), source=str(path))
 
@@ -208,8 +208,6 @@ def check_metadata(meta: Mapping, *, n_chips: int) -> None:
     positive number}}; ``calibration`` {core: object}; ``bias_translation`` {core: {"requested": {bias:
     number or null}, "codes": {bias: [coarse, fine]}}}; ``quantization`` {"loss": [numbers], "notes": [...]}.
     """
-    from spikefleet.neurons.dynapse2 import SURROGATES
-
     m = "spikefleet.metadata"
     expect(_nesting(meta) <= 32, m, "objects and arrays nested at most 32 levels deep", "deeper nesting")
     if "spec" in meta:
@@ -303,8 +301,6 @@ class Deployment:
 
     def network(self, **kwargs):
         """The simulator of what was deployed (:func:`~.reverse.network_from_config`)."""
-        from spikefleet.hardware.dynapse2.reverse import network_from_config
-
         return network_from_config(self.config, **kwargs)
 
 
@@ -329,8 +325,6 @@ def deploy(net, *, quantization: Optional[CoreQuantization] = None, method: str 
     (precedence per core > per chip > global, :func:`~.calibration.select_generator`). ``n_cores``,
     ``share``, ``rtol``: see :func:`~.mapping.plan`. Raises ``HardwareLimitError`` listing all violations.
     """
-    from spikefleet.models.dynapse2 import DynapSE2Network
-
     spec = HardwareSpec() if spec is None else spec
     expect(isinstance(net, DynapSE2Network) and type(net.neurons) is DynapSE2, "net",
            "a DynapSE2Network with DynapSE2 neurons (the shipped single-synapse model)", type(net).__name__)

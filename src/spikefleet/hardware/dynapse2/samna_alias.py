@@ -34,6 +34,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from spikefleet.errors import ConfigError, expect, is_int, shown
+from spikefleet.io import parse_json
 from spikefleet.hardware.dynapse2.constraints import Dendrite, HardwareSpec
 
 __all__ = ["Dynapse2Parameter", "Dynapse2Synapse", "Dynapse2Destination", "Dynapse2Neuron", "Dynapse2Core",
@@ -260,8 +261,6 @@ class Dynapse2Configuration:
     @classmethod
     def from_json(cls, text: str, *, source: str = "Dynapse2Configuration JSON") -> "Dynapse2Configuration":
         """Parse samna-style JSON (:meth:`to_json`); errors name ``source`` (e.g. the file) and the field."""
-        from spikefleet.io import parse_json
-
         doc = parse_json(text, source)
         try:
             expect(isinstance(doc, dict) and "value0" in doc, "top level", 'an object {"value0": …}',
