@@ -8,6 +8,4 @@
 * :mod:`~spikefleet.studies.deploy_frozen_noise` — deployment of those networks to DYNAP-SE2 configurations.
 """
 
-from spikefleet.studies import claims
-
-__all__ = ["claims"]
+from spikefleet.studies import claims  # noqa: F401 (importing it registers its table of the run report)
