@@ -13,7 +13,7 @@ import jax
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from spikefleet._version import __version__  # noqa: E402
-from spikefleet.checkpoint import atomic_write_bytes  # noqa: E402
+from spikefleet.io import atomic_write_bytes  # noqa: E402
 
 
 def best_time(fn, *args, repeats=5):

@@ -16,7 +16,7 @@ import pytest
 
 from spikefleet import checkpoint
 from spikefleet.cli.main import main
-from spikefleet.cli.deploy import BIAS_TOLERANCE, bias_rows
+from spikefleet.hardware.dynapse2.summary import BIAS_TOLERANCE, bias_rows
 from spikefleet.hardware.dynapse2.biases import parametric_generator
 from spikefleet.hardware.dynapse2.calibration import save_calibration_table
 from spikefleet.hardware.dynapse2.config import HardwareConfig, core_bias_currents, deploy

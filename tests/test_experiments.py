@@ -247,7 +247,7 @@ def test_store_records_each_unit_once_in_transactions(tmp_path):
 
 
 def test_summary_pools_the_chips_of_all_seeds(tmp_path):
-    from spikefleet.experiments.runner import summarize_store
+    from spikefleet.experiments.summary import summarize_store
 
     spec = parse_experiment({**tiny_dict(), "seeds": [0, 1]})
     store = ResultStore(tmp_path, spec)
@@ -434,7 +434,7 @@ def test_ray_backend_matches_the_local_backend(reference, tmp_path):
 
 
 def test_command_line_entry_point(reference, tiny_file, tmp_path, capsys):
-    from spikefleet.experiments.runner import main
+    from spikefleet.cli.run import main
 
     out = tmp_path / "copy"
     shutil.copytree(reference[0], out)

@@ -36,6 +36,7 @@ import pytest
 from spikefleet import checkpoint
 from spikefleet.cli.main import main
 from spikefleet.errors import CheckpointError, ConfigError, OutputError, SpikefleetError
+from spikefleet.io import atomic_write_bytes, check_writable
 from spikefleet.models.rate import RateConfig, init_rate
 from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network, init_dynapse2
 from spikefleet.neurons.dynapse2 import DynapSE2
@@ -464,7 +465,7 @@ def test_full_disk_during_an_atomic_write_keeps_the_old_file(tmp_path, monkeypat
     monkeypatch.setattr(os, "fsync", _enospc)
     with pytest.raises(OutputError, match=rf"cannot write {target}: No space left on device; any earlier version of "
                                           r"the file is unchanged .* free some disk space") as e:
-        checkpoint.atomic_write_bytes(target, b"new")
+        atomic_write_bytes(target, b"new")
     assert isinstance(e.value, OSError) and e.value.errno == errno.ENOSPC and e.value.filename == str(target)
     assert target.read_text() == "old" and files_in(tmp_path) == ["result.json"]
 
@@ -503,9 +504,9 @@ def read_only_dir(tmp_path, monkeypatch):
 
 def test_read_only_directory_gives_a_clean_error_and_leaves_files_intact(read_only_dir):
     with pytest.raises(OutputError, match=rf"cannot write {read_only_dir / 'new.json'}: Permission denied"):
-        checkpoint.atomic_write_bytes(read_only_dir / "new.json", b"{}")
+        atomic_write_bytes(read_only_dir / "new.json", b"{}")
     with pytest.raises(OutputError, match="Permission denied"):
-        checkpoint.check_writable(read_only_dir / "x.sfc")
+        check_writable(read_only_dir / "x.sfc")
     assert files_in(read_only_dir) == ["earlier.json"] and (read_only_dir / "earlier.json").read_text() == "{}"
 
 

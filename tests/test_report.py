@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from spikefleet.experiments import report_plots as rp
-from spikefleet.experiments.report import SECTIONS, markdown_to_html, pool_rows, render_report, summary_rows
+from spikefleet.experiments.report import SECTIONS, markdown_to_html, render_report, summary_rows
+from spikefleet.experiments.summary import pool_rows
 from spikefleet.fleet.stats import summarize
 from spikefleet.models.rate import RateConfig, init_rate
 from spikefleet.models.spiking import SpikingConfig, init_spiking

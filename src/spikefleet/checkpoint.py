@@ -21,7 +21,6 @@ import dataclasses
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -30,10 +29,11 @@ import jax
 import numpy as np
 
 from spikefleet._version import __version__
-from spikefleet.errors import CheckpointError, ConfigError, OutputError, shown
+from spikefleet.errors import CheckpointError, ConfigError, shown
+from spikefleet.io import atomic_write_bytes
 from spikefleet.models.registry import get_kind, kind_names, kind_of
 
-__all__ = ["save", "load", "Checkpoint", "atomic_write_bytes", "check_writable", "FORMAT_VERSION"]
+__all__ = ["save", "load", "Checkpoint", "FORMAT_VERSION"]
 
 FORMAT = "spikefleet-checkpoint"
 FORMAT_VERSION = 1
@@ -50,70 +50,6 @@ class Checkpoint(NamedTuple):
 def _leaves(model) -> list[tuple[str, Any]]:
     flat, _ = jax.tree_util.tree_flatten_with_path(eqx.filter(model, eqx.is_array))
     return [(jax.tree_util.keystr(path, simple=True, separator="."), leaf) for path, leaf in flat]
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename).
-
-    Either the whole new content is in place or the old file (if any) is untouched, and no
-    temporary file is left behind. An :class:`OSError` (disk full, read-only directory, ...)
-    becomes :class:`~spikefleet.errors.OutputError` naming ``path``.
-    """
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fh.fileno(), 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_directory(path.parent)
-    except OutputError:
-        raise
-    except OSError as exc:
-        raise OutputError(path, exc) from exc
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable (best effort: some file systems cannot fsync a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def check_writable(path: str | os.PathLike) -> None:
-    """Raise :class:`~spikefleet.errors.OutputError` unless a file can be created next to ``path``.
-
-    Called before long computations (training, fleet evaluation) so that an unwritable output
-    location is reported before the work, not after it. Creates missing parent directories.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as exc:
-        raise OutputError(path, exc) from exc
 
 
 def _non_finite(name: str, value) -> str | None:

@@ -66,9 +66,17 @@ def expect(condition: bool, name: str, expected: str, got: object) -> None:
         raise ConfigError(f"{name}: expected {expected}, got {shown(got)}")
 
 
-def is_finite_number(x) -> bool:
-    """A real, finite Python/NumPy number that is not a bool."""
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+def is_finite_number(x, *, bound: float | None = None) -> bool:
+    """A real, finite Python/NumPy number that is not a bool; with ``bound``, also ``-bound < x < bound``
+    (compared exactly, so an integer too large for a float is refused instead of overflowing)."""
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        return False
+    return -bound < x < bound if bound is not None else math.isfinite(x)
+
+
+def is_int(x) -> bool:
+    """An ``int`` (Python or a subclass) that is not a bool."""
+    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def is_positive_int(x) -> bool:

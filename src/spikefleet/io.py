@@ -1,4 +1,6 @@
-"""Reading user files with clean errors: every failure names the file and says what was expected.
+"""File I/O: reading user files with clean errors, writing outputs atomically, and JSON conversion.
+
+**Reading.** Every failure names the file and says what was expected.
 
 The loaders of experiment files, mismatch profiles, calibration tables and hardware
 configurations read through these helpers, so that the failure modes of the standard parsers
@@ -12,18 +14,33 @@ that are *not* their documented error types cannot escape as tracebacks:
 
 All raise ``error`` (default :class:`~spikefleet.errors.ConfigError`) with a message that starts
 with the file name.
+
+**Writing.** Every file the library writes goes through :func:`atomic_write_bytes` (temporary file in
+the same directory, fsync, rename): either the whole new content is in place or the old file is
+untouched. :func:`atomic_write_text` and :func:`write_json` are the text and JSON forms;
+:func:`check_writable` probes an output location before long work. Failures raise
+:class:`~spikefleet.errors.OutputError` naming the file.
+
+**JSON conversion.** :func:`to_jsonable` is the one conversion of results (dicts, lists, NumPy
+arrays and scalars) into plain JSON values, used by every writer and by the result store.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import tempfile
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
-from spikefleet.errors import ConfigError
+import numpy as np
 
-__all__ = ["read_bytes", "read_text", "parse_json", "parse_toml", "load_json", "load_toml"]
+from spikefleet.errors import ConfigError, OutputError
+
+__all__ = ["read_bytes", "read_text", "parse_json", "parse_toml", "load_json", "load_toml", "atomic_write_bytes",
+           "atomic_write_text", "write_json", "check_writable", "to_jsonable"]
 
 
 def read_bytes(path: str | os.PathLike, what: str = "file", error: type = ConfigError) -> bytes:
@@ -82,3 +99,106 @@ def load_json(path: str | os.PathLike, what: str = "JSON file", error: type = Co
 def load_toml(path: str | os.PathLike, what: str = "TOML file", error: type = ConfigError) -> dict:
     """:func:`read_text` then :func:`parse_toml`."""
     return parse_toml(read_text(path, what, error), str(path), error)
+
+
+# ------------------------------------------------------------------------------------ writing
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename).
+
+    Either the whole new content is in place or the old file (if any) is untouched, and no
+    temporary file is left behind. Missing parent directories are created. An :class:`OSError`
+    (disk full, read-only directory, ...) becomes :class:`~spikefleet.errors.OutputError` naming ``path``.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fh.fileno(), 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_directory(path.parent)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(path, exc) from exc
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable (best effort: some file systems cannot fsync a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """:func:`atomic_write_bytes` of ``text`` encoded as UTF-8."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, value, *, indent: int | None = 1, strict: bool = False,
+               sort_keys: bool = False, end: str = "\n") -> None:
+    """Write ``to_jsonable(value, strict=strict)`` as JSON (``indent``, ``sort_keys``) followed by ``end``,
+    atomically. ``strict``: NaN and ±inf become ``null``, so the file is standard JSON."""
+    text = json.dumps(to_jsonable(value, strict=strict), indent=indent, sort_keys=sort_keys, allow_nan=not strict)
+    atomic_write_text(path, text + end)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise :class:`~spikefleet.errors.OutputError` unless a file can be created next to ``path``.
+
+    Called before long computations (training, fleet evaluation) so that an unwritable output
+    location is reported before the work, not after it. Creates missing parent directories.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise OutputError(path, exc) from exc
+
+
+# ------------------------------------------------------------------------------- conversion
+
+
+def to_jsonable(value, *, strict: bool = False):
+    """``value`` as plain JSON values: mappings become dicts with ``str`` keys, lists, tuples and NumPy
+    arrays become lists, NumPy scalars Python numbers; ``None``, bools, ints, floats and strings stay
+    (floats keep their exact value, so ``json.dumps`` writes the same ``repr``); anything else becomes
+    its ``str()``. ``strict``: NaN and ±inf floats become ``None`` (standard JSON has no such numbers)."""
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v, strict=strict) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v, strict=strict) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return None if strict and not math.isfinite(value) else value
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)

@@ -9,6 +9,11 @@
     spikefleet report DIR [--out FILE] [--overwrite]
     spikefleet deploy PATH --target dynapse2 --out CONFIG.json [--method M --seed S --calibration TABLE ... --json FILE]
     spikefleet inspect CONFIG.json [--json FILE]
+    spikefleet study {xor-robustness,claims,frozen-noise,deploy-frozen-noise} ...
+
+The commands live in this package: ``train``/``evaluate``/``profiles`` here, ``run``/``report`` in
+:mod:`spikefleet.cli.run`, ``deploy``/``inspect`` in :mod:`spikefleet.cli.deploy`, ``study`` in
+:mod:`spikefleet.cli.study`; their shared plumbing in ``spikefleet.cli._common``.
 
 Bad arguments or files give a one-line ``spikefleet: error: ...`` on stderr and exit code 2; an output
 that cannot be written (disk full, read-only directory) gives such a line naming the file and exit code 1.
@@ -16,65 +21,28 @@ that cannot be written (disk full, read-only directory) gives such a line naming
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from spikefleet import checkpoint
 from spikefleet._version import __version__
+from spikefleet.cli import deploy, run, study
+from spikefleet.cli._common import (EXIT_IO, EXIT_USAGE, UsageError, _float_list, _fraction, _Parser, _positive_int,
+                                    _refuse_overwrite, _seed, _write_json)
 from spikefleet.errors import OutputError, SpikefleetError
+from spikefleet.fleet.mismatch import BUILTIN_PROFILES, builtin_profile
+from spikefleet.tasks import TASKS
+from spikefleet.train.api import MODELS, TRAIN_METHODS
+from spikefleet.train.objectives import ROBUST_KINDS
 
-EXIT_USAGE = 2
-EXIT_IO = 1  # an output could not be written (disk full, read-only directory, ...)
-
-
-class UsageError(SpikefleetError):
-    """Bad command-line usage; :func:`main` prints the message and returns exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit code 2
-        raise UsageError(f"{self.prog}: error: {message}")
+__all__ = ["main", "build_parser", "UsageError"]
 
 
-def _bounded(parse, what: str, ok):
-    """An argparse type: ``parse(text)`` that must satisfy ``ok``; errors say ``expected {what}``."""
-
-    def convert(text: str):
-        try:
-            value = parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
-        return value
-
-    return convert
-
-
-_positive_int = _bounded(int, "a positive integer", lambda v: v > 0)
-_seed = _bounded(int, "a non-negative integer seed", lambda v: v >= 0)
-_fraction = _bounded(float, "a number in [0, 1]", lambda v: 0.0 <= v <= 1.0)
-
-
-def _float_list(text: str) -> tuple:
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not values or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected comma-separated non-negative numbers, got {text!r}")
-    return values
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     """The ``argparse`` parser of the ``spikefleet`` command and its subcommands."""
-    from spikefleet.fleet.mismatch import BUILTIN_PROFILES
-    from spikefleet.tasks import TASKS
-    from spikefleet.train.objectives import ROBUST_KINDS
-    from spikefleet.train.api import MODELS, TRAIN_METHODS
-
     parser = _Parser(prog="spikefleet", description="Train spiking networks that work on every chip.")
     parser.add_argument("--version", action="version", version=f"spikefleet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -134,38 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run (or resume) an experiment file; without one, the built-in default "
                        "(XOR: BPTT, noise-injected BPTT and Network ADS on 100 chips)")
-    from spikefleet.experiments.runner import add_run_arguments
-
-    add_run_arguments(p)
-
+    run.add_run_arguments(p)
     p = sub.add_parser("report", help="write the HTML report of an experiment's output directory")
-    p.add_argument("dir", type=Path, help="output directory of `spikefleet run` (holds results.sqlite)")
-    p.add_argument("--out", type=Path, help="HTML file to write (default: DIR/report.html, refreshed)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    from spikefleet.cli.deploy import add_parsers
-
-    add_parsers(sub)
+    run.add_report_arguments(p)
+    deploy.add_parsers(sub)
+    study.add_parsers(sub)
     return parser
-
-
-def _refuse_overwrite(path: Path, overwrite: bool) -> None:
-    """Refuse an existing output file without ``--overwrite``, and an unwritable location (checked
-    before the work, so that hours of training are not lost to a read-only directory at the end)."""
-    if path.exists() and not overwrite:
-        raise UsageError(f"{path} already exists; choose another path or pass --overwrite")
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory; give a file path")
-    checkpoint.check_writable(path)
 
 
 def _save_trained(path: Path, model, info: dict) -> None:
     """Save a freshly trained model; if ``path`` cannot be written (disk full, read-only), save it in the
     temporary directory instead and say where, so that the training is not lost (exit code 1)."""
-    import os
-    import tempfile
-
-    from spikefleet.errors import OutputError
-
     try:
         checkpoint.save(path, model, info)
     except OutputError as exc:
@@ -176,22 +123,6 @@ def _save_trained(path: Path, model, info: dict) -> None:
             raise exc from None
         exc.message += f"; the trained model was saved to {rescue} instead: move it to {path}"
         raise exc from None
-
-
-def _json_safe(value):
-    """Replace NaN/inf floats by None so the file is strict JSON."""
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _write_json(path: Path, data) -> None:
-    text = json.dumps(_json_safe(data), indent=2, allow_nan=False)
-    checkpoint.atomic_write_bytes(path, (text + "\n").encode())
 
 
 def cmd_train(args) -> int:
@@ -320,8 +251,6 @@ def cmd_evaluate(args) -> int:
 
 def cmd_profiles(args) -> int:
     """``spikefleet profiles``: print the built-in mismatch profiles and their sigmas."""
-    from spikefleet.fleet.mismatch import BUILTIN_PROFILES, builtin_profile
-
     for name, description in BUILTIN_PROFILES.items():
         print(f"{name}: {description}")
         level_note = "sigma = level; shown at level 0.1" if name == "uniform" else "level 1"
@@ -333,33 +262,14 @@ def cmd_profiles(args) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
-    """``spikefleet run``: run or resume an experiment file (:func:`~spikefleet.experiments.runner.run_from_args`)."""
-    from spikefleet.experiments.runner import run_from_args
-
-    return run_from_args(args)
-
-
-def cmd_report(args) -> int:
-    """``spikefleet report``: write the HTML report of an experiment's output directory."""
-    from spikefleet.experiments.store_report import report_dir
-
-    if args.out is not None:
-        _refuse_overwrite(args.out, args.overwrite)
-    path = report_dir(args.dir, args.out)
-    print(f"report written to {path}")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``spikefleet`` command; returns the exit code (2 for user errors, 1 when an output
     cannot be written, 130 on Ctrl-C)."""
     try:
         args = build_parser().parse_args(argv)
-        from spikefleet.cli.deploy import cmd_deploy, cmd_inspect
-
-        commands = {"train": cmd_train, "evaluate": cmd_evaluate, "profiles": cmd_profiles, "run": cmd_run,
-                    "report": cmd_report, "deploy": cmd_deploy, "inspect": cmd_inspect}
+        commands = {"train": cmd_train, "evaluate": cmd_evaluate, "profiles": cmd_profiles, "run": run.cmd_run,
+                    "report": run.cmd_report, "deploy": deploy.cmd_deploy, "inspect": deploy.cmd_inspect,
+                    "study": study.cmd_study}
         return commands[args.command](args)
     except OutputError as exc:  # a write failed (disk full, read-only, ...): not a usage error
         print(f"spikefleet: error: {exc}", file=sys.stderr)

@@ -1,9 +1,11 @@
 """Where experiment units run: a local process pool or a Ray cluster.
 
-Both backends run :func:`spikefleet.experiments.units.execute` on a picklable payload and hand
-its result (a plain dict with bytes and lists) back to the driver, which alone writes to the
-result store. A backend has ``submit(payload) -> handle``, ``wait(handles) -> [(handle,
-result_or_exception)]`` (at least one finished) and ``close(cancel)``.
+Both backends run a worker function (by default :func:`spikefleet.experiments.units.execute`) on a
+picklable payload and hand its result (a plain dict with bytes and lists) back to the driver, which
+alone writes to the result store. A backend has ``submit(payload) -> handle``, ``wait(handles) ->
+[(handle, result_or_exception)]`` (at least one finished) and ``close(cancel)``. :func:`run_all` runs
+a list of independent payloads through a backend (the studies' runs use it); the experiment runner
+submits units as their dependencies finish.
 
 Threads: every worker runs XLA single-threaded (:data:`WORKER_ENV`), whatever the number of
 workers, so that a unit computes bit-identical numbers on every backend and worker count;
@@ -24,6 +26,7 @@ resume, then skip recompiling.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import threading
@@ -31,8 +34,10 @@ import time
 from concurrent import futures
 
 from spikefleet.errors import ConfigError, SpikefleetError
+from spikefleet.experiments.units import execute
 
-__all__ = ["LocalBackend", "RayBackend", "make_backend", "check_backend_args", "WORKER_ENV", "PASS_ENV", "BACKENDS"]
+__all__ = ["LocalBackend", "RayBackend", "make_backend", "check_backend_args", "run_all", "WORKER_ENV", "PASS_ENV",
+           "BACKENDS"]
 
 #: where units can run (``--backend``)
 BACKENDS = ("local", "ray")
@@ -76,27 +81,20 @@ def _init_local_worker(env: dict, parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="spikefleet-parent-watch").start()
 
 
-def _run(payload):
-    from spikefleet.experiments.units import execute
-
-    return execute(payload)
-
-
 class LocalBackend:
-    """A pool of ``workers`` spawned processes."""
+    """A pool of ``workers`` spawned processes running ``fn`` (a module-level function: it is pickled by name)."""
 
     name = "local"
 
-    def __init__(self, workers: int = 2):
-        import multiprocessing
-
+    def __init__(self, workers: int = 2, fn=execute):
         self.workers = workers
+        self.fn = fn
         self.pool = futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=_init_local_worker,
                                                 initargs=(_worker_env(), os.getpid()))
 
     def submit(self, payload):
-        return self.pool.submit(_run, payload)
+        return self.pool.submit(self.fn, payload)
 
     def wait(self, handles, timeout: float | None = None):
         done, _ = futures.wait(list(handles), timeout=timeout, return_when=futures.FIRST_COMPLETED)
@@ -120,11 +118,11 @@ class LocalBackend:
 
 
 class RayBackend:
-    """Ray tasks (``num_cpus=1`` each) on a local instance or the cluster at ``address``."""
+    """Ray tasks (``num_cpus=1`` each) running ``fn`` on a local instance or the cluster at ``address``."""
 
     name = "ray"
 
-    def __init__(self, workers: int = 2, address: str | None = None):
+    def __init__(self, workers: int = 2, address: str | None = None, fn=execute):
         try:
             import ray
         except ImportError:
@@ -142,7 +140,7 @@ class RayBackend:
                 raise SpikefleetError(f"backend 'ray': cannot join the cluster at {address!r} ({exc}); check "
                                       "--address (e.g. ray://HOST:10001 or HOST:6379) and that the cluster "
                                       "is running") from None
-        self.remote = ray.remote(num_cpus=1, max_retries=0, runtime_env=runtime_env)(_run)
+        self.remote = ray.remote(num_cpus=1, max_retries=0, runtime_env=runtime_env)(fn)
 
     def submit(self, payload):
         return self.remote.remote(payload)
@@ -174,9 +172,35 @@ def check_backend_args(backend: str, workers: int, address: str | None = None) -
         raise ConfigError(f"address: applies to --backend ray only, got backend {backend!r} with address {address!r}")
 
 
-def make_backend(backend: str, workers: int, address: str | None = None):
-    """The backend called ``backend`` with ``workers`` parallel units."""
+def make_backend(backend: str, workers: int, address: str | None = None, fn=execute):
+    """The backend called ``backend`` with ``workers`` parallel units, each ``fn(payload)``."""
     check_backend_args(backend, workers, address)
     if backend == "local":
-        return LocalBackend(workers)
-    return RayBackend(workers, address)
+        return LocalBackend(workers, fn)
+    return RayBackend(workers, address, fn)
+
+
+def run_all(fn, payloads, *, backend: str = "local", workers: int = 2, address: str | None = None) -> list:
+    """``[fn(p) for p in payloads]``, at most ``workers`` at a time on ``backend``; results in payload order.
+
+    The first failure stops the work (the runs in progress are cancelled) and is raised."""
+    payloads = list(payloads)
+    runner = make_backend(backend, workers, address, fn)
+    results, handles, failed = [None] * len(payloads), {}, None
+    try:
+        for i, payload in enumerate(payloads):
+            handles[runner.submit(payload)] = i
+        while handles and failed is None:
+            for handle, result in runner.wait(handles):
+                i = handles.pop(handle)
+                if isinstance(result, BaseException):
+                    failed = failed or result
+                else:
+                    results[i] = result
+    except BaseException:
+        runner.close(cancel=True)
+        raise
+    runner.close(cancel=failed is not None)
+    if failed is not None:
+        raise failed
+    return results

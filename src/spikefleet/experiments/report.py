@@ -11,7 +11,8 @@ spike rasters and membrane traces, weight/quantisation histograms and summary ta
 
 :class:`~spikefleet.fleet.sweep.SweepRecord` objects and their ``to_dict()`` (``per_chip``) are
 accepted too (seed 0 unless they carry one). Chips of the same design and condition are pooled
-over seeds for every summary; ``n`` (chips) and the seeds are shown next to each number.
+over seeds for every summary (:func:`~spikefleet.experiments.summary.pool_rows`); ``n`` (chips) and
+the seeds are shown next to each number.
 
 The page has no external references: figures are base64 PNGs, the style sheet is inline, and a
 small inline script marks on ``<body>`` whether every image decoded (``data-images-ok``), for
@@ -30,12 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from spikefleet.checkpoint import atomic_write_bytes
-from spikefleet.errors import ConfigError, expect
-from spikefleet.fleet.stats import summarize
+from spikefleet import _version
+from spikefleet.errors import expect
 from spikefleet.experiments import report_plots as rp
+from spikefleet.experiments.summary import pool_rows
+from spikefleet.fleet.stats import summarize
+from spikefleet.io import atomic_write_text
 
-__all__ = ["render_report", "pool_rows", "summary_rows", "markdown_to_html", "SECTIONS"]
+__all__ = ["render_report", "summary_rows", "markdown_to_html", "SECTIONS"]
 
 #: (anchor, heading, what the section shows)
 SECTIONS = (
@@ -84,38 +87,6 @@ _MAIN_METRIC = "accuracy"
 
 
 # ----------------------------------------------------------------------------- rows
-
-
-def _field(row, name, default=None):
-    return row.get(name, default) if isinstance(row, dict) else getattr(row, name, default)
-
-
-def pool_rows(rows) -> dict:
-    """``{(design, sweep, level): Group}``: per-chip metrics concatenated over seeds (in seed order)."""
-    expect(isinstance(rows, (list, tuple)), "rows", "a list of evaluation rows", type(rows).__name__)
-    parts: dict = {}
-    for i, row in enumerate(rows):
-        design, sweep, level = _field(row, "design"), _field(row, "sweep"), _field(row, "level")
-        metrics = _field(row, "metrics") or _field(row, "per_chip")
-        expect(isinstance(design, str) and isinstance(sweep, str), f"rows[{i}]",
-               "a row with string 'design' and 'sweep'", {"design": design, "sweep": sweep})
-        try:
-            level = float(level)
-        except (TypeError, ValueError):
-            raise ConfigError(f"rows[{i}].level: expected a number, got {level!r}") from None
-        expect(isinstance(metrics, dict), f"rows[{i}].metrics", "a dict of per-chip lists", type(metrics).__name__)
-        seed = int(_field(row, "seed", 0) or 0)
-        key = (design, sweep, level)
-        cond = str(_field(row, "condition", "") or "")
-        entry = parts.setdefault(key, {"condition": cond, "runs": []})
-        entry["runs"].append((seed, {m: np.asarray(v, np.float64).reshape(-1) for m, v in metrics.items()}))
-    groups = {}
-    for key, entry in parts.items():
-        runs = sorted(entry["runs"], key=lambda r: r[0])
-        names = list(dict.fromkeys(m for _, ms in runs for m in ms))
-        metrics = {m: np.concatenate([ms[m] for _, ms in runs if m in ms]) for m in names}
-        groups[key] = rp.Group(entry["condition"], tuple(dict.fromkeys(s for s, _ in runs)), metrics)
-    return groups
 
 
 def _ordered_keys(groups) -> list:
@@ -246,8 +217,6 @@ def _notes(notes) -> str:
 
 
 def _versions() -> dict:
-    from spikefleet import _version
-
     out = {"spikefleet": _version.__version__}
     for mod in ("jax", "numpy", "matplotlib"):
         try:
@@ -395,5 +364,5 @@ def render_report(rows, out_path, *, designs=None, task=None, title: str = "", t
             f"<title>{_e(title or 'spikefleet fleet report')}</title><style>{_CSS}</style>"
             f"<script>{_SCRIPT}</script></head><body>{''.join(body)}</main></body></html>\n")
     out = Path(out_path)
-    atomic_write_bytes(out, page.encode("utf-8"))
+    atomic_write_text(out, page)
     return out

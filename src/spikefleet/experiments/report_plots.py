@@ -2,19 +2,28 @@
 
 Every function builds a :class:`matplotlib.figure.Figure` on the Agg canvas (no pyplot, no global
 state), so plots are deterministic for given inputs and ``seed`` and safe to make in any process.
-``groups`` maps ``(design, sweep, level)`` to a :class:`Group` of per-chip metrics pooled over seeds.
+``groups`` maps ``(design, sweep, level)`` to a :class:`~spikefleet.experiments.summary.Group` of per-chip
+metrics pooled over seeds (:func:`~spikefleet.experiments.summary.pool_rows`).
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
+import equinox as eqx
+import jax
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["Group", "design_colors", "sweep_levels", "level_label", "plot_overview", "plot_sweep",
+from spikefleet.fleet.chip import Condition, fleet_keys, realize
+from spikefleet.fleet.mismatch import get_profile
+from spikefleet.fleet.quantize import quantize_uniform, step_size
+from spikefleet.models.dynapse2 import DynapSE2Network
+from spikefleet.models.base import core_of
+from spikefleet.simulate import simulate, trace_names
+
+__all__ = ["design_colors", "sweep_levels", "level_label", "plot_overview", "plot_sweep",
            "plot_distributions", "plot_activity", "plot_weights", "YIELD_THRESHOLD", "QUANT_BITS"]
 
 #: accuracy a chip needs to count towards the yield in the report
@@ -31,19 +40,6 @@ _XLABEL = {"mismatch": "mismatch level σ (relative std of each parameter)",
            "dead": "fraction of dead neurons"}
 _YLABEL = {"accuracy": "accuracy (fraction of trials)", "mse": "output MSE vs target (output units²)",
            "rate_hz": "mean firing rate (Hz)", "agreement": "agreement with teacher (fraction)"}
-
-
-@dataclass(frozen=True)
-class Group:
-    """Per-chip metrics of one design at one sweep level, chips pooled over ``seeds``."""
-
-    condition: str
-    seeds: tuple
-    metrics: dict  # name -> 1-D float array [chips]
-
-    @property
-    def n(self) -> int:
-        return max((v.size for v in self.metrics.values()), default=0)
 
 
 def design_colors(names) -> dict:
@@ -236,18 +232,12 @@ def plot_distributions(sweep: str, groups: dict, colors: dict, seed: int = 0,
 
 
 def _mismatch_for(model):
-    from spikefleet.fleet.mismatch import get_profile
-    from spikefleet.models.base import core_of
-    from spikefleet.models.dynapse2 import DynapSE2Network
-
     if isinstance(core_of(model), DynapSE2Network):
         return get_profile("dynapse2-frozen", 0.5), "dynapse2-frozen 0.5"
     return get_profile("uniform", 0.2), "uniform 20 %"
 
 
 def _simulate(net, x, key, names):
-    from spikefleet.simulate import simulate
-
     res = simulate(net, x, key=key, record=names)
     return res.outputs, res.traces
 
@@ -258,8 +248,6 @@ _JITTED: dict = {}
 def _jitted(name: str, fn, **kw):
     """One compiled wrapper per function for the whole process (so repeated reports hit the cache)."""
     if name not in _JITTED:
-        import equinox as eqx
-
         _JITTED[name] = eqx.filter_jit(fn, **kw)
     return _JITTED[name]
 
@@ -271,20 +259,12 @@ def _run(net, x, names, key):
 
 
 def _quantize(w, bits):
-    from spikefleet.fleet.quantize import quantize_uniform, step_size
-
     return quantize_uniform(w, bits, straight_through=False), step_size(w, bits)
 
 
 def plot_activity(name: str, model, task, seed: int, color: str) -> tuple[bytes | None, list[str]]:
     """Input, output, spike raster and membrane traces of one trial on the nominal chip and on chip 0
     of the fleet of ``seed`` with mismatch. Returns ``(png or None, notes)``."""
-    import jax
-
-    from spikefleet.fleet.chip import Condition, fleet_keys, realize
-    from spikefleet.models.base import core_of
-    from spikefleet.simulate import trace_names
-
     notes = []
     batch = task.generate(1, seed)
     x = np.asarray(batch.inputs[0], np.float32)
@@ -381,8 +361,6 @@ def plot_activity(name: str, model, task, seed: int, color: str) -> tuple[bytes 
 
 
 def _matrices(model) -> dict:
-    from spikefleet.models.base import core_of
-
     core = core_of(model)
     out = {}
     for name in ("w_in", "w_rec", "w_fast", "w_out"):

@@ -13,31 +13,31 @@ from scratch. Because every unit's randomness comes only from the spec's seeds (
 streams) and its inputs are the checkpoints of the units it depends on, the results are
 bit-identical for any backend, worker count and interruption history.
 
-Summary table: one row per design and condition, over the chips of all seeds pooled (``chips =
-seeds × fleet.chips`` values): median accuracy, interquartile range, yield (fraction of chips
-with accuracy ≥ ``fleet.yield_threshold``), 5th percentile, worst chip, median MSE and firing
-rate, and for ads/force designs the median agreement with the teacher's decisions.
+Summary table: one row per design and condition, over the chips of all seeds pooled
+(:func:`~spikefleet.experiments.summary.summarize_store`); written as ``summary.txt`` and
+``summary.json`` and printed at the end.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from spikefleet.errors import SpikefleetError
-from spikefleet.experiments.backends import check_backend_args
+from spikefleet.experiments.backends import check_backend_args, make_backend
 from spikefleet.experiments.spec import ExperimentSpec, default_experiment, load_experiment
 from spikefleet.experiments.store import DB_NAME, LOCK_NAME, ResultStore, RunLock, StoreError
+from spikefleet.experiments.store_report import report_dir
+from spikefleet.experiments.summary import summarize_store, summary_table, write_summary
 from spikefleet.experiments.units import Unit, build_units, priorities
 
-__all__ = ["run_experiment", "ExperimentResults", "UnitFailed", "summarize_store", "default_out_dir",
-           "add_run_arguments", "run_from_args", "main"]
+__all__ = ["run_experiment", "ExperimentResults", "UnitFailed", "default_out_dir", "schedule"]
 
 
 class UnitFailed(SpikefleetError):
@@ -92,55 +92,8 @@ def _record(store: ResultStore, unit: Unit, result: dict) -> str:
     return f"{unit.unit_id}: median accuracy {np.median(result['metrics']['accuracy']):.3f} ({result['seconds']:.0f} s)"
 
 
-def summarize_store(store: ResultStore, spec: ExperimentSpec) -> list[dict]:
-    """Summary rows from the recorded eval units (chips of all seeds pooled)."""
-    from spikefleet.fleet.stats import summarize
-
-    by_key: dict = {}
-    for rec in store.units("eval"):
-        by_key.setdefault((rec["design"], rec["sweep"], rec["level"]), []).append(rec)
-    threshold = spec.fleet.yield_threshold
-    rows = []
-    for design in (d for d in spec.designs() if d.evaluate):
-        for sweep, level in spec.perturbations.levels():
-            recs = sorted(by_key.get((design.name, sweep, float(level)), []), key=lambda r: r["seed"])
-            if not recs:
-                continue
-            pooled = {m: np.concatenate([np.asarray(r["metrics"][m], np.float64) for r in recs])
-                      for m in recs[0]["metrics"]}
-            acc = summarize(pooled["accuracy"], higher_is_better=True, threshold=threshold)
-            row = {"design": design.name, "condition": recs[0]["info"]["condition"], "sweep": sweep,
-                   "level": float(level), "seeds": len(recs), "chips": int(acc.n), "median acc": acc.median,
-                   "IQR": acc.iqr, f"yield>={threshold:g}": acc.yield_, "p5": acc.p5, "worst": acc.worst,
-                   "median MSE": float(np.median(pooled["mse"])), "rate Hz": float(np.median(pooled["rate_hz"])),
-                   "agreement": float(np.median(pooled["agreement"])) if "agreement" in pooled else None}
-            rows.append(row)
-    return rows
-
-
-def _table(rows: list[dict], spec: ExperimentSpec) -> str:
-    from spikefleet.fleet.stats import format_table
-
-    if not rows:
-        return "(no evaluated units)"
-    columns = [c for c in rows[0] if c not in ("sweep", "level")]
-    note = (f"{spec.name}: {spec.task}, seeds {list(spec.seeds)}, {spec.fleet.chips} chips x {spec.fleet.trials} "
-            "trials per seed; accuracy over chips (all seeds pooled)")
-    return note + "\n" + format_table(rows, columns)
-
-
-def _write_summary(out_dir: Path, spec: ExperimentSpec, rows: list[dict], table: str) -> None:
-    from spikefleet.checkpoint import atomic_write_bytes
-
-    atomic_write_bytes(out_dir / "summary.txt", (table + "\n").encode())
-    data = {"experiment": spec.name, "spec_hash": spec.hash(), "rows": rows}
-    atomic_write_bytes(out_dir / "summary.json", (json.dumps(data, indent=1) + "\n").encode())
-
-
 def _say(message: str, progress: bool) -> None:
     if progress:
-        from tqdm.auto import tqdm
-
         tqdm.write(message, file=sys.stderr)
 
 
@@ -182,13 +135,11 @@ def run_experiment(spec=None, out_dir=None, *, backend: str = "local", workers: 
         ran = _run_units(spec, store, pending, done, units_total=len(units), backend=backend, workers=workers,
                          address=address, progress=progress) if pending else 0
         rows = summarize_store(store, spec)
-        table = _table(rows, spec)
-        _write_summary(out_dir, spec, rows, table)
+        table = summary_table(rows, spec)
+        write_summary(out_dir, spec, rows, table)
         store.close()
         store = None
         if report:
-            from spikefleet.experiments.store_report import report_dir
-
             _say(f"writing {out_dir / 'report.html'}", progress)
             report_dir(out_dir)
     finally:
@@ -214,10 +165,6 @@ def schedule(spec, units) -> list:
 
 
 def _run_units(spec, store, pending, done, *, units_total, backend, workers, address, progress) -> int:
-    from tqdm.auto import tqdm
-
-    from spikefleet.experiments.backends import make_backend
-
     spec_dict = spec.to_dict()
     pending = schedule(spec, pending)
     runner = make_backend(backend, workers, address)
@@ -266,66 +213,3 @@ def _run_units(spec, store, pending, done, *, units_total, backend, workers, add
     if remaining:
         raise UnitFailed(f"units {[u.unit_id for u in remaining]} could not be scheduled (unmet dependencies)")
     return ran
-
-
-# ----------------------------------------------------------------------------- command line
-def _positive_int(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def add_run_arguments(parser) -> None:
-    """The arguments of ``spikefleet run [FILE] [--out DIR] [--backend local|ray] [--workers N]
-    [--address A] [--quiet]`` (for :func:`run_from_args`)."""
-    parser.add_argument("experiment", nargs="?", type=Path,
-                        help="experiment file (TOML); default: the built-in XOR robustness experiment")
-    parser.add_argument("--out", type=Path, help="output directory (default: the file's `output`, else "
-                        "runs/<name>); run the same command again to resume an interrupted run")
-    parser.add_argument("--backend", choices=("local", "ray"), default="local",
-                        help="local process pool (default) or Ray (pip install 'spikefleet[ray]')")
-    parser.add_argument("--workers", type=_positive_int, default=2, help="units run at once (default 2)")
-    parser.add_argument("--address", help="--backend ray: address of an existing Ray cluster (default: start "
-                        "a local one)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar; print only the summary table")
-    parser.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
-
-
-def run_from_args(args) -> int:
-    """Run the experiment the parsed arguments of :func:`add_run_arguments` describe."""
-    if args.address is not None and args.backend != "ray":
-        raise SpikefleetError("spikefleet run: error: --address applies to --backend ray only")
-    result = run_experiment(args.experiment, args.out, backend=args.backend, workers=args.workers,
-                            address=args.address, progress=not args.quiet,
-                            report=not getattr(args, "no_report", False))
-    if args.quiet:
-        print(result.table)
-    return 0
-
-
-def main(argv=None) -> int:
-    """``python -m spikefleet.experiments.runner [FILE] [--out DIR] ...`` (same as ``spikefleet run``)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m spikefleet.experiments.runner",
-                                     description="Run or resume an experiment file.")
-    add_run_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_from_args(args)
-    except SpikefleetError as exc:
-        print(str(exc) if str(exc).startswith("spikefleet") else f"spikefleet: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("spikefleet: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

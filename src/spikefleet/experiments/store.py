@@ -58,6 +58,8 @@ from pathlib import Path
 
 from spikefleet._version import __version__
 from spikefleet.errors import OutputError, SpikefleetError
+from spikefleet.experiments.spec import parse_experiment
+from spikefleet.io import atomic_write_bytes, parse_json, to_jsonable
 
 __all__ = ["ResultStore", "RunLock", "StoreError", "LockError", "ExperimentMismatchError", "read_stored_spec", "SCHEMA_VERSION",
            "DB_NAME", "LOCK_NAME"]
@@ -187,16 +189,9 @@ def _write_failed(path: Path, exc: sqlite3.OperationalError) -> OutputError:
 
 
 def _dumps(value) -> str:
-    """JSON with exact float reprs; NumPy scalars/arrays become Python numbers/lists."""
-
-    def default(o):
-        if hasattr(o, "tolist"):
-            return o.tolist()
-        if hasattr(o, "item"):
-            return o.item()
-        raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
-
-    return json.dumps(value, default=default, sort_keys=True)
+    """JSON with exact float reprs and sorted keys (:func:`~spikefleet.io.to_jsonable`: NumPy scalars/arrays
+    become Python numbers/lists)."""
+    return json.dumps(to_jsonable(value), sort_keys=True)
 
 
 class ResultStore:
@@ -299,8 +294,6 @@ class ResultStore:
     def record_train(self, unit, checkpoint_bytes: bytes, info: dict, seconds: float,
                      cpu_seconds: float = 0.0) -> Path:
         """Write the checkpoint atomically, then commit the unit's row; returns the checkpoint path."""
-        from spikefleet.checkpoint import atomic_write_bytes
-
         if self.is_done(unit.unit_id):
             raise StoreError(f"{self.path}: unit {unit.unit_id} is already recorded; a unit is recorded exactly once")
         rel = Path("checkpoints") / f"{unit.design}-seed{unit.seed}.sfc"
@@ -367,8 +360,6 @@ def read_stored_spec(out_dir: str | os.PathLike):
     """The :class:`~spikefleet.experiments.spec.ExperimentSpec` recorded in ``out_dir``'s database
     (opened read-only, so this works while a run is writing). Raises :class:`StoreError` if
     ``out_dir`` holds no result database or an unreadable one."""
-    from spikefleet.experiments.spec import parse_experiment
-
     path = Path(out_dir) / DB_NAME
     if not path.is_file():
         raise StoreError(f"{out_dir}: no experiment results here (expected {DB_NAME}); give the output directory "
@@ -385,6 +376,4 @@ def read_stored_spec(out_dir: str | os.PathLike):
     if meta.get("schema_version") != str(SCHEMA_VERSION) or not isinstance(meta.get("spec_json"), str):
         raise StoreError(f"{path}: result schema version {meta.get('schema_version')!r}, this spikefleet reads "
                          f"version {SCHEMA_VERSION}")
-    from spikefleet.io import parse_json
-
     return parse_experiment(parse_json(meta["spec_json"], f"{path}: stored spec_json", StoreError), str(path))

@@ -6,6 +6,11 @@ rasters, traces and weight histograms, and writes ``DIR/report.html`` with
 :func:`~spikefleet.experiments.report.render_report`. The run's summary table and the cost of
 every unit (wall and CPU seconds) are appended as tables. Units still missing are named in
 a note on the page, so a report of an interrupted run says what it lacks.
+
+Studies add their own tables with :func:`register_tables`: a function ``(spec, records) -> [(title,
+table), ...]`` (``records``: every recorded unit) called for every report, returning an empty list
+when the experiment is not theirs. The Network ADS claims of :mod:`spikefleet.studies.claims` are
+one such table (registered when :mod:`spikefleet.studies` is imported, as the command line does).
 """
 
 from __future__ import annotations
@@ -13,17 +18,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from spikefleet.errors import ConfigError
+from spikefleet.experiments.report import render_report
 from spikefleet.experiments.store import ResultStore, read_stored_spec
+from spikefleet.experiments.summary import eval_rows, summarize_store, summary_table
+from spikefleet.experiments.units import _from_bytes, build_units
 
-__all__ = ["report_dir", "REPORT_NAME"]
+__all__ = ["report_dir", "register_tables", "REPORT_NAME"]
 
 #: file name of the report inside the output directory
 REPORT_NAME = "report.html"
 
+#: table providers of studies, in registration order (:func:`register_tables`)
+_TABLE_PROVIDERS: list = []
+
+
+def register_tables(provider):
+    """Add ``provider(spec, records) -> [(title, table), ...]`` to every report (module docstring); its
+    tables come first, in registration order. Registering the same function twice adds it once.
+    Returns ``provider`` (usable as a decorator)."""
+    if provider not in _TABLE_PROVIDERS:
+        _TABLE_PROVIDERS.append(provider)
+    return provider
+
 
 def _designs(store: ResultStore, spec, seed: int, done: set) -> tuple[dict, list]:
-    from spikefleet.experiments.units import _from_bytes
-
     designs, problems = {}, []
     for design in spec.designs():
         if not design.evaluate:
@@ -44,10 +62,6 @@ def report_dir(out_dir, out_path=None, *, overwrite: bool = True) -> Path:
     ``out_path`` defaults to ``out_dir/report.html``; an existing file elsewhere is only replaced
     with ``overwrite=True`` (the default report inside the directory is always refreshed).
     """
-    from spikefleet.experiments.report import render_report
-    from spikefleet.experiments.runner import _table, summarize_store
-    from spikefleet.experiments.units import build_units
-
     out_dir = Path(out_dir)
     spec = read_stored_spec(out_dir)
     target = Path(out_path) if out_path is not None else out_dir / REPORT_NAME
@@ -56,9 +70,7 @@ def report_dir(out_dir, out_path=None, *, overwrite: bool = True) -> Path:
     store = ResultStore(out_dir, spec)
     try:
         records = store.units()
-        rows = [{"design": r["design"], "seed": r["seed"], "sweep": r["sweep"], "level": r["level"],
-                 "condition": r["info"]["condition"], "metrics": r["metrics"]}
-                for r in records if r["kind"] == "eval"]
+        rows = eval_rows(records)
         seed = spec.seeds[0]
         done = {r["unit_id"] for r in records}
         designs, problems = _designs(store, spec, seed, done)
@@ -70,14 +82,9 @@ def report_dir(out_dir, out_path=None, *, overwrite: bool = True) -> Path:
                                              for r in records]
     summary_rows = [{k: ("—" if v is None else v) for k, v in r.items() if k not in ("sweep", "level")}
                     for r in summary]
-    tables = [("Run summary: " + _table(summary, spec).splitlines()[0], summary_rows or "(no evaluated units)"),
+    tables = [("Run summary: " + summary_table(summary, spec).splitlines()[0], summary_rows or "(no evaluated units)"),
               ("Cost of every unit", cost)]
-    if spec.task == "wakephrase" and any(d.method == "ads" for d in spec.designs()):
-        from spikefleet.studies.claims import claims_markdown
-
-        tables.insert(0, ("Network ADS paper's comparisons (all instances pooled)",
-                          claims_markdown([r for r in records if r["kind"] == "eval"],
-                                          [r for r in records if r["kind"] == "train"])))
+    tables[:0] = [table for provider in _TABLE_PROVIDERS for table in provider(spec, records)]
     if problems:
         tables.insert(0, ("Checkpoints that could not be loaded", [["design", "error"]] + problems))
     if missing:

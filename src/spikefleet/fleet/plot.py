@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from spikefleet.checkpoint import atomic_write_bytes
+from spikefleet.io import atomic_write_bytes
 
 __all__ = ["plot_robustness"]
 

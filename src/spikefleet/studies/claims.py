@@ -1,6 +1,6 @@
 r"""The Network ADS paper's comparisons, checked on an experiment's recorded results.
 
-``python -m spikefleet.studies.claims DIR`` (also a section of ``spikefleet report DIR``)
+``spikefleet study claims DIR`` (also a table of ``spikefleet report DIR``: :func:`report_tables`)
 reads the result store of a wake-phrase study (``experiments/network-ads.toml``) and writes
 
 * per sweep, one table of median [IQR] accuracy per design and level, over every chip of every
@@ -26,12 +26,15 @@ The significance level for ``holds`` is ``ALPHA = 0.01`` (the paper's level).
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
+from spikefleet.experiments.store import ResultStore, read_stored_spec
+from spikefleet.experiments.store_report import register_tables
+from spikefleet.experiments.summary import pool_rows
+from spikefleet.fleet.stats import unpaired_comparison
+
 __all__ = ["ALPHA", "CALIBRATION", "pooled", "level_tables", "check_claims", "teacher_calibration", "claims_markdown",
-           "main"]
+           "claims_of_dir", "report_tables"]
 
 ALPHA = 0.01
 
@@ -40,14 +43,10 @@ CALIBRATION = (0.90, 0.02)
 
 
 def pooled(records) -> dict:
-    """``{(design, sweep, level): per-chip accuracies of all instances}`` from eval records."""
-    out: dict = {}
-    for r in records:
-        if r["kind"] != "eval":
-            continue
-        key = (r["design"], r["sweep"], float(r["level"]))
-        out.setdefault(key, []).extend(float(x) for x in r["metrics"]["accuracy"])
-    return {k: np.asarray(v) for k, v in out.items()}
+    """``{(design, sweep, level): per-chip accuracies of all instances}`` from eval records
+    (:func:`~spikefleet.experiments.summary.pool_rows`)."""
+    groups = pool_rows([r for r in records if r["kind"] == "eval"])
+    return {key: group.metrics["accuracy"] for key, group in groups.items()}
 
 
 def _nominal(data, design):
@@ -75,8 +74,6 @@ def level_tables(data: dict) -> list[tuple[str, list]]:
 
 
 def _test(a, b) -> float:
-    from spikefleet.fleet.stats import unpaired_comparison
-
     if np.ptp(np.concatenate([a, b])) == 0:
         return 1.0  # identical constant samples: no evidence either way
     return unpaired_comparison(a, b, alternative="greater").p_value
@@ -182,31 +179,22 @@ def claims_markdown(records, train_records=None) -> str:
     return "\n".join(parts) + "\n"
 
 
-def main(argv=None) -> int:
-    """``python -m spikefleet.studies.claims DIR``: print the tables and claims as Markdown."""
-    import argparse
-
-    from spikefleet.errors import SpikefleetError
-    from spikefleet.experiments.store import ResultStore, read_stored_spec
-
-    parser = argparse.ArgumentParser(prog="python -m spikefleet.studies.claims",
-                                     description="Check the Network ADS paper's claims on a study's results.")
-    parser.add_argument("dir", help="output directory of `spikefleet run experiments/network-ads.toml`")
-    args = parser.parse_args(argv)
+def claims_of_dir(out_dir) -> str:
+    """:func:`claims_markdown` of the experiment recorded in ``out_dir`` (``spikefleet study claims DIR``)."""
+    spec = read_stored_spec(out_dir)
+    store = ResultStore(out_dir, spec)
     try:
-        spec = read_stored_spec(args.dir)
-        store = ResultStore(args.dir, spec)
-        try:
-            records = store.units()
-        finally:
-            store.close()
-    except SpikefleetError as exc:
-        print(f"spikefleet: error: {exc}", file=sys.stderr)
-        return 2
-    print(claims_markdown([r for r in records if r["kind"] == "eval"],
-                          [r for r in records if r["kind"] == "train"]), end="")
-    return 0
+        records = store.units()
+    finally:
+        store.close()
+    return claims_markdown([r for r in records if r["kind"] == "eval"], [r for r in records if r["kind"] == "train"])
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+@register_tables
+def report_tables(spec, records) -> list:
+    """The claims as a table of ``spikefleet report`` for a wake-phrase study with an ADS design; else none."""
+    if spec.task != "wakephrase" or not any(d.method == "ads" for d in spec.designs()):
+        return []
+    return [("Network ADS paper's comparisons (all instances pooled)",
+             claims_markdown([r for r in records if r["kind"] == "eval"],
+                             [r for r in records if r["kind"] == "train"]))]

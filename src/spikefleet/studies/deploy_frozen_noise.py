@@ -17,19 +17,28 @@ Spec ``dynapse2.md`` §6, §9, §13 (E7d, E7e). For every checkpoint (a trained
 
 Target (issue): the deployed network classifies both patterns on ≥ 90 % of the chips at 30 %.
 
-    python -m spikefleet.studies.deploy_frozen_noise --checkpoints /tmp/runs/e7c --out e7d
+    spikefleet study deploy-frozen-noise --checkpoints /tmp/runs/e7c --out e7d
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LIMITS", "LEVELS", "run_one", "format_table", "main"]
+from spikefleet import checkpoint
+from spikefleet.errors import ConfigError
+from spikefleet.fleet.chip import Condition, fleet_keys
+from spikefleet.fleet.evaluate import evaluate_fleet
+from spikefleet.fleet.mismatch import get_profile
+from spikefleet.hardware.dynapse2.config import HardwareConfig, deploy
+from spikefleet.hardware.dynapse2.reverse import network_from_config, recover
+from spikefleet.io import atomic_write_text, write_json
+from spikefleet.tasks import get_task
+from spikefleet.train.api import test
+
+__all__ = ["LIMITS", "LEVELS", "run_one", "format_table", "run_study"]
 
 #: E7d acceptance limits (spec §6.3, §13).
 LIMITS = {"loss": 6e-3, "max_abs_in": 5.0, "max_abs_rec": 3.0}
@@ -39,10 +48,6 @@ METHODS = ("alternating", "autoencoder")
 
 
 def _fleet(net, task, batch, keys, levels) -> dict:
-    from spikefleet.fleet.chip import Condition
-    from spikefleet.fleet.evaluate import evaluate_fleet
-    from spikefleet.fleet.mismatch import get_profile
-
     out = {}
     for level in levels:
         m = evaluate_fleet(net, task, batch, keys, Condition(mismatch=get_profile("dynapse2-frozen", level)))
@@ -55,13 +60,6 @@ def _fleet(net, task, batch, keys, levels) -> dict:
 def run_one(path, out_dir, *, chips: int = 200, chip_seed: int = 2022, levels=LEVELS, methods=METHODS,
             seed: int = 0) -> dict:
     """Float reference plus one deployment per method for the checkpoint at ``path``; a JSON-ready record."""
-    from spikefleet import checkpoint
-    from spikefleet.fleet.chip import fleet_keys
-    from spikefleet.hardware.dynapse2.config import HardwareConfig, deploy
-    from spikefleet.hardware.dynapse2.reverse import network_from_config, recover
-    from spikefleet.tasks import get_task
-    from spikefleet.train.api import test
-
     path, out_dir = Path(path), Path(out_dir)
     ckpt = checkpoint.load(path, kind="dynapse2")
     net = ckpt.model
@@ -139,35 +137,22 @@ def format_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    """Command line: ``python -m spikefleet.studies.deploy_frozen_noise --checkpoints DIR --out DIR``."""
-    p = argparse.ArgumentParser(prog="python -m spikefleet.studies.deploy_frozen_noise",
-                                description=__doc__.split("\n")[0])
-    p.add_argument("--checkpoints", type=Path, required=True, help="directory of E7c checkpoints (*.sfc)")
-    p.add_argument("--out", type=Path, required=True, help="output directory (records.json, table.md, configs/)")
-    p.add_argument("--chips", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0, help="quantiser seed")
-    args = p.parse_args(argv)
-    paths = sorted(args.checkpoints.glob("*.sfc"))
+def run_study(checkpoints, out_dir, *, chips: int = 200, seed: int = 0, on_record=None) -> tuple[str, float]:
+    """:func:`run_one` for every checkpoint (``*.sfc``) in the directory ``checkpoints``, writing
+    ``out_dir/records.json``, ``table.md`` and ``configs/``; ``on_record(path, record)`` is called after each.
+    Returns the table and the wall time in seconds."""
+    checkpoints, out_dir = Path(checkpoints), Path(out_dir)
+    paths = sorted(checkpoints.glob("*.sfc"))
     if not paths:
-        p.error(f"no checkpoints (*.sfc) in {args.checkpoints}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    from spikefleet.checkpoint import atomic_write_bytes
-
+        raise ConfigError(f"--checkpoints: expected a directory of E7c checkpoints (*.sfc), got none in {checkpoints}")
+    out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     records = []
     for path in paths:
-        records.append(run_one(path, args.out, chips=args.chips, seed=args.seed))
-        d = records[-1]["deployed"]
-        print(f"{path.name}: " + ", ".join(f"{m}: correct@30% {x['levels']['0.3']['correct']:.3f}"
-                                           for m, x in d.items()), flush=True)
+        records.append(run_one(path, out_dir, chips=chips, seed=seed))
+        if on_record is not None:
+            on_record(path, records[-1])
     table = format_table(records)
-    atomic_write_bytes(args.out / "records.json", json.dumps(records, indent=1).encode())
-    atomic_write_bytes(args.out / "table.md", (table + f"\n\nwall time {time.perf_counter() - start:.0f} s\n").encode())
-    print(table)
-    print(f"wall time {time.perf_counter() - start:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    write_json(out_dir / "records.json", records, end="")
+    atomic_write_text(out_dir / "table.md", table + f"\n\nwall time {time.perf_counter() - start:.0f} s\n")
+    return table, time.perf_counter() - start

@@ -7,23 +7,31 @@ evaluated on one shared fleet of ``chips`` chips drawn from the ``dynapse2-froze
 target neuron fires strictly more than the other for both patterns (margin > 0).
 
 Reported per run: nominal spike counts, loss start → end, correct fraction per level, median
-margin at 30 %, 10th-percentile margin at 50 %; and averaged over seeds. Runs execute in
-separate processes (``jobs``) — each run is sequential, tiny-array work that one core does best.
+margin at 30 %, 10th-percentile margin at 50 %; and averaged over seeds. The runs are independent
+units on the experiment engine's backends (:func:`~spikefleet.experiments.backends.run_all`: ``jobs``
+local worker processes, or Ray) — each run is sequential, tiny-array work that one core does best.
 
-    python -m spikefleet.studies.frozen_noise --seeds 0,1,2,3 --epochs 30000 --jobs 8 --out e7c
+    spikefleet study frozen-noise --seeds 0,1,2,3 --epochs 30000 --jobs 8 --out e7c
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run_one", "run_e7c", "format_e7c"]
+from spikefleet import checkpoint
+from spikefleet.experiments.backends import run_all
+from spikefleet.fleet.chip import Condition, fleet_keys
+from spikefleet.fleet.evaluate import evaluate_fleet
+from spikefleet.fleet.mismatch import get_profile
+from spikefleet.io import atomic_write_text, write_json
+from spikefleet.tasks import get_task
+from spikefleet.train.api import test
+from spikefleet.train.dynapse2 import DynapSE2TrainConfig, train_dynapse2
+
+__all__ = ["run_one", "run_e7c", "format_e7c", "run_study"]
 
 LEVELS = (0.1, 0.3, 0.5)
 
@@ -31,14 +39,6 @@ LEVELS = (0.1, 0.3, 0.5)
 def run_one(seed: int, sigma: float, epochs: int, chips: int = 200, levels=LEVELS, chip_seed: int = 2022,
             out_dir: str | None = None) -> dict:
     """Train one network and evaluate it on the shared fleet; returns a JSON-ready record."""
-    from spikefleet import checkpoint
-    from spikefleet.fleet.chip import Condition, fleet_keys
-    from spikefleet.fleet.evaluate import evaluate_fleet
-    from spikefleet.fleet.mismatch import get_profile
-    from spikefleet.tasks import get_task
-    from spikefleet.train.api import test
-    from spikefleet.train.dynapse2 import DynapSE2TrainConfig, train_dynapse2
-
     task = get_task("frozen-noise")
     start = time.perf_counter()
     net, info = train_dynapse2(task, DynapSE2TrainConfig(epochs=epochs, weight_noise=sigma), seed, progress=False)
@@ -62,19 +62,18 @@ def run_one(seed: int, sigma: float, epochs: int, chips: int = 200, levels=LEVEL
     return record
 
 
-def _run_packed(args):
-    return run_one(*args)
+def _run_unit(payload: dict) -> dict:
+    """One run in a backend worker: :func:`run_one` of the payload's keyword arguments."""
+    return run_one(**payload)
 
 
 def run_e7c(seeds, epochs: int = 30_000, *, chips: int = 200, sigma: float = 0.1, jobs: int = 2,
-            out_dir: str | None = None) -> list[dict]:
-    """A (no noise) and B (``sigma``) for every seed, ``jobs`` processes in parallel."""
-    import multiprocessing
-
-    work = [(s, v, epochs, chips, LEVELS, 2022, out_dir) for s in seeds for v in (0.0, sigma)]
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as pool:
-        return list(pool.map(_run_packed, work))
+            out_dir: str | None = None, backend: str = "local", address: str | None = None) -> list[dict]:
+    """A (no noise) and B (``sigma``) for every seed, ``jobs`` runs at once on ``backend`` (``"local"``
+    worker processes or ``"ray"``, :mod:`spikefleet.experiments.backends`); records in (seed, A, B) order."""
+    work = [{"seed": s, "sigma": v, "epochs": epochs, "chips": chips, "levels": LEVELS, "chip_seed": 2022,
+             "out_dir": out_dir} for s in seeds for v in (0.0, sigma)]
+    return run_all(_run_unit, work, backend=backend, workers=max(1, jobs), address=address)
 
 
 def format_e7c(records: list[dict]) -> str:
@@ -99,27 +98,15 @@ def format_e7c(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m spikefleet.studies.frozen_noise", description=__doc__.split("\n")[0])
-    p.add_argument("--seeds", default="0,1,2,3")
-    p.add_argument("--epochs", type=int, default=30_000)
-    p.add_argument("--chips", type=int, default=200)
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--out", type=Path, required=True, help="output directory (records.json, table.md, checkpoints)")
-    args = p.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+def run_study(out_dir, seeds, epochs: int = 30_000, *, chips: int = 200, jobs: int = 2, backend: str = "local",
+              address: str | None = None) -> tuple[str, float]:
+    """:func:`run_e7c` writing ``out_dir/records.json``, ``table.md`` and the checkpoints; returns the table
+    and the wall time in seconds."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    records = run_e7c(seeds, args.epochs, chips=args.chips, jobs=args.jobs, out_dir=str(args.out))
+    records = run_e7c(seeds, epochs, chips=chips, jobs=jobs, out_dir=str(out_dir), backend=backend, address=address)
     table = format_e7c(records)
-    from spikefleet.checkpoint import atomic_write_bytes
-
-    atomic_write_bytes(args.out / "records.json", json.dumps(records, indent=1).encode())
-    atomic_write_bytes(args.out / "table.md", (table + f"\n\nwall time {time.perf_counter() - start:.0f} s\n").encode())
-    print(table)
-    print(f"wall time {time.perf_counter() - start:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    write_json(out_dir / "records.json", records, end="")
+    atomic_write_text(out_dir / "table.md", table + f"\n\nwall time {time.perf_counter() - start:.0f} s\n")
+    return table, time.perf_counter() - start

@@ -24,20 +24,33 @@ results are paired. Accuracy is scored against the **true** label; ``agreement``
 down-scaling are off unless ``--gain-refit`` / ``--ads-compensation`` are given; the table
 header states which.
 
-    python -m spikefleet.studies.xor_robustness --out xor-robustness [--checkpoints DIR] \
+    spikefleet study xor-robustness --out xor-robustness [--checkpoints DIR] \
         [--chips 100] [--trials 200] [--seed 0] [--gain-refit] [--ads-compensation]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
-__all__ = ["DESIGNS", "SWEEPS", "load_or_train", "run", "format_tables"]
+from spikefleet import checkpoint, seeds
+from spikefleet.errors import ConfigError
+from spikefleet.evaluation import run_outputs
+from spikefleet.fleet.chip import fleet_keys
+from spikefleet.fleet.mismatch import get_profile
+from spikefleet.fleet.plot import plot_robustness
+from spikefleet.fleet.sweep import Sweep, run_sweeps
+from spikefleet.io import atomic_write_text, write_json
+from spikefleet.seeds import seed_stream
+from spikefleet.tasks import get_task
+from spikefleet.models.ads import ADSNetwork
+from spikefleet.train.api import train_and_test
+from spikefleet.train.objectives import Robustness
+
+__all__ = ["DESIGNS", "SWEEPS", "load_or_train", "run", "format_tables", "run_study"]
 
 #: design name -> (method, train options)
 DESIGNS = {
@@ -60,12 +73,6 @@ SWEEPS = {
 
 def load_or_train(directory: Path, seed: int, *, designs=tuple(DESIGNS), progress: bool = True) -> dict:
     """``{name: model}`` from ``directory/<name>.sfc`` (plus ``teacher``), training what is missing."""
-    from spikefleet import checkpoint
-    from spikefleet.fleet.mismatch import get_profile
-    from spikefleet.tasks import get_task
-    from spikefleet.train.api import train_and_test
-    from spikefleet.train.objectives import Robustness
-
     task = get_task("xor")
     directory.mkdir(parents=True, exist_ok=True)
     models = {}
@@ -98,16 +105,6 @@ def load_or_train(directory: Path, seed: int, *, designs=tuple(DESIGNS), progres
 def run(models: dict, *, seed: int = 0, chips: int = 100, trials: int = 200, gain_refit: bool = False,
         ads_compensation: bool = False, chunk: int = 16, sweeps: dict = SWEEPS, progress=None) -> list:
     """Evaluate every design (not the teacher) under every sweep; returns the sweep records."""
-    import jax
-
-    from spikefleet import seeds
-    from spikefleet.evaluation import run_outputs
-    from spikefleet.fleet.chip import fleet_keys
-    from spikefleet.fleet.sweep import Sweep, run_sweeps
-    from spikefleet.seeds import seed_stream
-    from spikefleet.tasks import get_task
-    from spikefleet.models.ads import ADSNetwork
-
     task = get_task("xor")
     batch = task.generate(trials, seed_stream(seed, seeds.TEST))
     teacher_outputs, _ = run_outputs(models["teacher"], batch.inputs)
@@ -160,53 +157,31 @@ def format_tables(records, *, chips: int, trials: int, gain_refit: bool, ads_com
     return "\n".join(out)
 
 
-def main(argv=None) -> int:
-    from spikefleet import checkpoint
-    from spikefleet.fleet.plot import plot_robustness
-
-    p = argparse.ArgumentParser(prog="python -m spikefleet.studies.xor_robustness",
-                                description=__doc__.split("\n")[0])
-    p.add_argument("--out", type=Path, required=True, help="output directory (tables, records, plot)")
-    p.add_argument("--checkpoints", type=Path, help="directory of design checkpoints (default: OUT/designs); "
-                   "missing ones are trained")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--chips", type=int, default=100)
-    p.add_argument("--trials", type=int, default=200)
-    p.add_argument("--chunk", type=int, default=16)
-    p.add_argument("--designs", default=",".join(DESIGNS))
-    p.add_argument("--gain-refit", action="store_true")
-    p.add_argument("--ads-compensation", action="store_true")
-    p.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
-    designs = tuple(d.strip() for d in args.designs.split(",") if d.strip())
+def run_study(out_dir, *, checkpoints=None, seed: int = 0, chips: int = 100, trials: int = 200, chunk: int = 16,
+              designs=tuple(DESIGNS), gain_refit: bool = False, ads_compensation: bool = False,
+              progress: bool = True, on_record=None) -> tuple[str, float]:
+    """The whole study: :func:`load_or_train` (from ``checkpoints``, default ``out_dir/designs``), :func:`run`,
+    then ``out_dir/tables.md``, ``records.json`` and ``robustness.png``. ``on_record(record, seconds)`` is
+    called after each evaluated sweep level. Returns the tables and the wall time in seconds."""
+    out_dir = Path(out_dir)
     unknown = sorted(set(designs) - set(DESIGNS))
     if unknown:
-        p.error(f"--designs: unknown {unknown}; known: {list(DESIGNS)}")
-    args.out.mkdir(parents=True, exist_ok=True)
+        raise ConfigError(f"--designs: unknown {unknown}; known: {list(DESIGNS)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    models = load_or_train(args.checkpoints or args.out / "designs", args.seed, designs=designs,
-                           progress=not args.quiet)
+    models = load_or_train(Path(checkpoints) if checkpoints else out_dir / "designs", seed, designs=tuple(designs),
+                           progress=progress)
 
-    def progress(record):
-        if not args.quiet:
-            acc = np.median(record.metrics["accuracy"])
-            print(f"  {record.design:<11} {record.sweep:<10} {record.level:<5g} median acc {acc:.3f} "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+    def each(record):
+        if on_record is not None:
+            on_record(record, time.perf_counter() - start)
 
-    records = run(models, seed=args.seed, chips=args.chips, trials=args.trials, gain_refit=args.gain_refit,
-                  ads_compensation=args.ads_compensation, chunk=args.chunk, progress=progress)
-    tables = format_tables(records, chips=args.chips, trials=args.trials, gain_refit=args.gain_refit,
-                           ads_compensation=args.ads_compensation)
+    records = run(models, seed=seed, chips=chips, trials=trials, gain_refit=gain_refit,
+                  ads_compensation=ads_compensation, chunk=chunk, progress=each)
+    tables = format_tables(records, chips=chips, trials=trials, gain_refit=gain_refit,
+                           ads_compensation=ads_compensation)
     seconds = time.perf_counter() - start
-    checkpoint.atomic_write_bytes(args.out / "tables.md", (tables + f"\nwall time {seconds:.0f} s\n").encode())
-    checkpoint.atomic_write_bytes(args.out / "records.json",
-                                  json.dumps([r.to_dict() for r in records], indent=1).encode())
-    plot_robustness(records, args.out / "robustness.png",
-                    title=f"XOR: {args.chips} chips x {args.trials} trials")
-    print(tables)
-    print(f"wrote {args.out}/tables.md, records.json, robustness.png ({seconds:.0f} s)")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    atomic_write_text(out_dir / "tables.md", tables + f"\nwall time {seconds:.0f} s\n")
+    write_json(out_dir / "records.json", [r.to_dict() for r in records], end="")
+    plot_robustness(records, out_dir / "robustness.png", title=f"XOR: {chips} chips x {trials} trials")
+    return tables, seconds

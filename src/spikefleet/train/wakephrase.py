@@ -67,7 +67,7 @@ def dataset(task, name: str, n: int, seed: int, cache_dir=None):
 
     With ``cache_dir`` the arrays are kept in ``cache_dir/<preset>-<name>-s<seed>-n<n>.npz``
     (metadata dropped: ``meta = ()``)."""
-    from spikefleet.checkpoint import atomic_write_bytes
+    from spikefleet.io import atomic_write_bytes
     from spikefleet.tasks.wakephrase.task import GENERATOR_VERSION, WakePhraseBatch
 
     expect(name in STREAMS, "name", f"one of {sorted(STREAMS)}", name)

@@ -11,8 +11,9 @@
 - :mod:`.samna_alias`: samna-free stand-ins for samna's configuration objects and their JSON;
 - :mod:`.config`: ``deploy(net) -> Deployment``, the ``HardwareConfig`` file format, ``to_samna``;
 - :mod:`.reverse`: configuration → recovered design and the simulator of what was deployed;
+- :mod:`.summary`: a configuration validated and described (cores, CAM/SRAM, tags, bias read-back), as text;
 - :mod:`.runner`: running a deployment on a board (events, binning, discharge configuration).
 
-Command line: ``spikefleet deploy`` / ``spikefleet inspect`` (:mod:`spikefleet.cli.deploy`).
+Command line: ``spikefleet deploy`` / ``spikefleet inspect`` (:mod:`spikefleet.cli.deploy`, over :mod:`.summary`).
 Submodules are imported explicitly so that importing this package stays cheap.
 """

@@ -65,6 +65,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from spikefleet.errors import expect, is_finite_number
+from spikefleet.neurons import dynapse2 as d2
 
 __all__ = [
     "Bias", "BIASES", "UNSIMULATED_SCALES", "TYPES", "N_COARSE", "N_FINE", "ENDPOINTS", "MODELS",
@@ -279,8 +280,6 @@ def core_currents(*, layout: Optional[Mapping] = None, weight_bits=None, **high_
     of ``CURRENT_DEFAULTS`` (Ispkthr, Idc, If_nmda, Iw_ahp) and ``weight_bits`` (Iw_0..Iw_3, default
     ``WEIGHT_BITS`` = 1, 2, 4, 8 nA).
     """
-    from spikefleet.neurons import dynapse2 as d2  # lazy: the neuron module imports JAX
-
     lay = dict(d2.LAYOUT_DEFAULTS, **(layout or {}))
     cur = d2.high_level_to_currents(layout=lay, **high_level)
     hl = dict(d2.HIGH_LEVEL_DEFAULTS, **{k: v for k, v in high_level.items() if v is not None})

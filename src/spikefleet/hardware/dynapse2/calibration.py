@@ -43,6 +43,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from spikefleet.errors import ConfigError, expect, is_finite_number
+from spikefleet.io import atomic_write_text, parse_json
 from spikefleet.hardware.dynapse2.biases import N_COARSE, N_FINE, TYPES, BiasGenerator, parametric_generator
 
 __all__ = [
@@ -173,8 +174,6 @@ def _read_csv(text: str, source: str) -> tuple[list, dict]:
 
 
 def _read_json(text: str, source: str) -> tuple[list, dict]:
-    from spikefleet.io import parse_json
-
     doc = parse_json(text, source)
     expect(isinstance(doc, dict), source, "a JSON object", type(doc).__name__)
     expect(doc.get("format", TABLE_FORMAT) == TABLE_FORMAT, f"{source}: format", TABLE_FORMAT, doc.get("format"))
@@ -223,8 +222,6 @@ def save_calibration_table(generator: BiasGenerator, path, *, metadata: Optional
     Useful as a template for measured tables (e.g. from ``parametric_generator()``); ``metadata`` takes
     the optional keys board, chip, core, date, temperature, supply, method.
     """
-    from spikefleet.checkpoint import atomic_write_bytes  # lazy: keeps this module free of JAX imports
-
     path = Path(path)
     meta = _check_meta(str(path), metadata or {})
     rows = [(t, c, f, float(generator.grid[k, c, f])) for k, t in enumerate(TYPES)
@@ -241,7 +238,7 @@ def save_calibration_table(generator: BiasGenerator, path, *, metadata: Optional
         buf.write("type,coarse,fine,current_A\n")
         buf.writelines(f"{t},{c},{f},{i!r}\n" for t, c, f, i in rows)
         text = buf.getvalue()
-    atomic_write_bytes(path, text.encode())
+    atomic_write_text(path, text)
     return path
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, Optional
@@ -42,13 +43,17 @@ from typing import Mapping, Optional
 import numpy as np
 
 from spikefleet._version import __version__
-from spikefleet.errors import ConfigError, expect
+from spikefleet.errors import ConfigError, expect, is_finite_number
+from spikefleet.io import atomic_write_text, parse_json, read_text, to_jsonable
+from spikefleet.models.dynapse2 import DynapSE2Network
 from spikefleet.neurons.dynapse2 import DynapSE2, WEIGHT_BITS
+from spikefleet.neurons.dynapse2_soma import SURROGATES
 from spikefleet.hardware.dynapse2.biases import BIASES, BiasGenerator, BiasTranslation, currents_to_codes, parametric_generator
 from spikefleet.hardware.dynapse2.calibration import select_generator
 from spikefleet.hardware.dynapse2.constraints import LAYOUT_PARAMETERS, HardwareSpec, raise_if, validate
 from spikefleet.hardware.dynapse2.mapping import Placement, plan
 from spikefleet.hardware.dynapse2.quantize import CoreQuantization, quantize
+from spikefleet.hardware.dynapse2.reverse import network_from_config
 from spikefleet.hardware.dynapse2.routing import OutputChannel, Routing, mask_to_bits, route
 from spikefleet.hardware.dynapse2.samna_probe import SamnaUnavailableError, import_samna
 from spikefleet.hardware.dynapse2.samna_alias import (EMPTY_DESTINATION, EMPTY_NEURON, EMPTY_SYNAPSE, Dynapse2Chip, Dynapse2Configuration,
@@ -76,16 +81,6 @@ def _destination(d) -> Dynapse2Destination:
     return Dynapse2Destination(tuple(d.core), int(d.x_hop), int(d.y_hop), int(d.tag))
 
 
-def _jsonable(x):
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.integer, np.floating, np.bool_)):
-        return x.item()
-    return x if x is None or isinstance(x, (str, int, float, bool)) else str(x)
-
-
 @dataclass(frozen=True, eq=False)
 class HardwareConfig:
     """A deployable configuration: alias ``configuration`` + channel maps + ``metadata`` (module docstring)."""
@@ -103,7 +98,7 @@ class HardwareConfig:
             {int(k): tuple(_destination(d) for d in v) for k, v in self.input_channel_map.items()}))
         object.__setattr__(self, "output_channel_map", MappingProxyType(
             {int(k): OutputChannel(*(int(x) for x in v)) for k, v in self.output_channel_map.items()}))
-        object.__setattr__(self, "metadata", MappingProxyType(_jsonable(self.metadata)))
+        object.__setattr__(self, "metadata", MappingProxyType(to_jsonable(self.metadata)))
         n_chips = len(self.configuration.chips)
         for n, o in self.output_channel_map.items():
             chip0 = self.configuration.chips[0]
@@ -131,8 +126,6 @@ class HardwareConfig:
     @classmethod
     def from_json(cls, text: str, *, source: str = "<string>") -> "HardwareConfig":
         """Parse and validate; errors name ``source`` and the offending field."""
-        from spikefleet.io import parse_json
-
         return cls.from_json_doc(parse_json(text, source), source=source)
 
     @classmethod
@@ -168,24 +161,20 @@ class HardwareConfig:
             raise ConfigError(f"{source}: {exc}") from None
 
     def save(self, path) -> Path:
-        """Write the JSON atomically (``checkpoint.atomic_write_bytes``)."""
-        from spikefleet.checkpoint import atomic_write_bytes
-
+        """Write the JSON atomically (:func:`spikefleet.io.atomic_write_text`)."""
         path = Path(path)
-        atomic_write_bytes(path, self.to_json().encode())
+        atomic_write_text(path, self.to_json())
         return path
 
     @classmethod
     def load(cls, path) -> "HardwareConfig":
         """Read and validate a configuration file (:meth:`from_json`); errors name the file."""
-        from spikefleet.io import read_text
-
         path = Path(path)
         return cls.from_json(read_text(path, "hardware configuration file (JSON)"), source=str(path))
 
 
-def _is_num(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and -1e300 < x < 1e300
+#: a metadata number: finite and strictly within ±1e300 (a hostile file's 1e308 or 10**400 is refused cleanly)
+_is_num = partial(is_finite_number, bound=1e300)
 
 
 def _mapping_of(value, path: str, check_item) -> None:
@@ -220,8 +209,6 @@ def check_metadata(meta: Mapping, *, n_chips: int) -> None:
     positive number}}; ``calibration`` {core: object}; ``bias_translation`` {core: {"requested": {bias:
     number or null}, "codes": {bias: [coarse, fine]}}}; ``quantization`` {"loss": [numbers], "notes": [...]}.
     """
-    from spikefleet.neurons.dynapse2_soma import SURROGATES
-
     m = "spikefleet.metadata"
     expect(_nesting(meta) <= 32, m, "objects and arrays nested at most 32 levels deep", "deeper nesting")
     if "spec" in meta:
@@ -315,8 +302,6 @@ class Deployment:
 
     def network(self, **kwargs):
         """The simulator of what was deployed (:func:`~.reverse.network_from_config`)."""
-        from spikefleet.hardware.dynapse2.reverse import network_from_config
-
         return network_from_config(self.config, **kwargs)
 
 
@@ -341,8 +326,6 @@ def deploy(net, *, quantization: Optional[CoreQuantization] = None, method: str 
     (precedence per core > per chip > global, :func:`~.calibration.select_generator`). ``n_cores``,
     ``share``, ``rtol``: see :func:`~.mapping.plan`. Raises ``HardwareLimitError`` listing all violations.
     """
-    from spikefleet.models.dynapse2 import DynapSE2Network
-
     spec = HardwareSpec() if spec is None else spec
     expect(isinstance(net, DynapSE2Network) and type(net.neurons) is DynapSE2, "net",
            "a DynapSE2Network with DynapSE2 neurons (the shipped single-synapse model)", type(net).__name__)

@@ -51,6 +51,7 @@ import numpy as np
 
 from spikefleet.errors import ConfigError, expect, is_finite_number, is_positive_int
 from spikefleet.neurons.dynapse2 import PARAMETER_NAMES
+from spikefleet.hardware.dynapse2.biases import BIASES, get_bias, parametric_generator
 
 __all__ = [
     "HardwareSpec", "Dendrite", "DENDRITE_SIGN", "SHARED_PARAMETERS", "CONFIGURABLE_CURRENTS", "LAYOUT_PARAMETERS",
@@ -270,8 +271,6 @@ def validate(spec: Optional[HardwareSpec] = None, *, n_in: int, n_neurons: int, 
     ``core_currents``: {global core: {simulator bias name: A}} checked against the DAC range of
     ``generator`` (default P3). ``bias_codes``: {global core: {chip bias name: (coarse, fine)}}.
     """
-    from spikefleet.hardware.dynapse2.biases import BIASES, get_bias, parametric_generator
-
     spec = HardwareSpec() if spec is None else spec
     expect(_int(n_in) and n_in >= 0, "n_in", "an integer >= 0", n_in)
     expect(_int(n_neurons) and n_neurons > 0, "n_neurons", "a positive integer", n_neurons)

@@ -35,9 +35,11 @@ import warnings
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
+import jax.numpy as jnp
 import numpy as np
 
 from spikefleet.errors import ConfigError, expect
+from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network
 from spikefleet.neurons.dynapse2 import I_SCALE, LAYOUT_DEFAULTS, DynapSE2
 from spikefleet.hardware.dynapse2.biases import BIASES, codes_to_currents, parametric_generator
 from spikefleet.hardware.dynapse2.constraints import DENDRITE_SIGN, LAYOUT_PARAMETERS, Dendrite, HardwareSpec
@@ -254,8 +256,6 @@ def network_from_config(config, *, input_channel_map: Optional[Mapping] = None,
 
 
 def _network_from_config(config, *, input_channel_map, output_channel_map, generator, I_scale, dt, spec):
-    from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network
-
     meta = getattr(config, "metadata", {})
     d = recover(config, input_channel_map=input_channel_map, output_channel_map=output_channel_map,
                 generator=generator, spec=spec)
@@ -282,8 +282,6 @@ def _network_from_config(config, *, input_channel_map, output_channel_map, gener
     cfg = DynapSE2Config(c, n, dt=dt, recurrent=recurrent, surrogate=meta.get("surrogate", "reference"),
                          max_spikes=meta.get("max_spikes"))
     neurons = DynapSE2.create(n, dt=dt, surrogate=cfg.surrogate, max_spikes=cfg.max_spikes, I_scale=i_scale, **per)
-    import jax.numpy as jnp
-
     w_rec = w_rec if recurrent else np.zeros_like(w_rec)
     return DynapSE2Network(w_in=jnp.asarray(w_in, jnp.float32), w_rec=jnp.asarray(w_rec, jnp.float32),
                            neurons=neurons, config=cfg)

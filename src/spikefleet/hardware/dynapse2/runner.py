@@ -32,8 +32,11 @@ from typing import Mapping, NamedTuple, Optional
 import numpy as np
 
 from spikefleet.errors import expect
+from spikefleet.hardware.dynapse2.config import to_samna
 from spikefleet.hardware.dynapse2.constraints import HardwareSpec
 from spikefleet.hardware.dynapse2.routing import Destination
+from spikefleet.hardware.dynapse2.samna_alias import Dynapse2Configuration, Dynapse2Parameter
+from spikefleet.hardware.dynapse2.samna_probe import import_samna
 
 __all__ = ["Event", "raster_to_events", "control_events", "bin_events", "discharge_configuration",
            "DISCHARGE_BIASES", "DynapSE2Board", "find_boards"]
@@ -110,8 +113,6 @@ def bin_events(timestamps, tags, *, start: int, stop: int, dt: float = 1e-3, dt_
 def discharge_configuration(config):
     """The alias configuration with :data:`DISCHARGE_BIASES` set on every core (a HardwareConfig or a
     Dynapse2Configuration; returns a Dynapse2Configuration)."""
-    from spikefleet.hardware.dynapse2.samna_alias import Dynapse2Configuration, Dynapse2Parameter
-
     alias = getattr(config, "configuration", config)
     expect(type(alias) is Dynapse2Configuration, "config", "a HardwareConfig or Dynapse2Configuration", type(alias))
     chips = []
@@ -128,8 +129,6 @@ def discharge_configuration(config):
 
 
 def _samna():
-    from spikefleet.hardware.dynapse2.samna_probe import import_samna
-
     return import_samna("DYNAP-SE2 board access")
 
 
@@ -148,8 +147,6 @@ class DynapSE2Board:
     """
 
     def __init__(self, device_info, config, *, bitfile: str, dt: float = 1e-3, dt_fpga: float = 1e-6):
-        from spikefleet.hardware.dynapse2.config import to_samna
-
         self._samna = _samna()
         self.config, self.dt, self.dt_fpga = config, dt, dt_fpga
         self.spec = config.spec

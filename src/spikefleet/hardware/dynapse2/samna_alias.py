@@ -33,7 +33,8 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Mapping
 
-from spikefleet.errors import ConfigError, expect, shown
+from spikefleet.errors import ConfigError, expect, is_int, shown
+from spikefleet.io import parse_json
 from spikefleet.hardware.dynapse2.constraints import Dendrite, HardwareSpec
 
 __all__ = ["Dynapse2Parameter", "Dynapse2Synapse", "Dynapse2Destination", "Dynapse2Neuron", "Dynapse2Core",
@@ -48,10 +49,6 @@ _DENDRITES = frozenset(int(d) for d in Dendrite)
 LATCHES = ("latch_so_dc", "latch_so_adaptation", "latch_soif_kill", "latch_coho_ca_mem", "latch_ho_enable",
            "latch_ho_so_de", "latch_deam_ampa", "latch_denm_nmda", "latch_de_conductance", "latch_deam_alpha",
            "latch_denm_alpha", "latch_de_mux", "latch_soif_type", "latch_ho_active")
-
-
-def _is_int(x) -> bool:
-    return type(x) is int or (isinstance(x, int) and not isinstance(x, bool))
 
 
 def _bools(value, n: int, name: str) -> tuple:
@@ -79,14 +76,14 @@ class Dynapse2Parameter:
 
     def __post_init__(self):
         n = "Dynapse2Parameter"
-        expect(_is_int(self.coarse_value) and 0 <= self.coarse_value < _HW.n_coarse, f"{n}.coarse_value",
+        expect(is_int(self.coarse_value) and 0 <= self.coarse_value < _HW.n_coarse, f"{n}.coarse_value",
                f"an integer 0..{_HW.n_coarse - 1}", self.coarse_value)
-        expect(_is_int(self.fine_value) and 0 <= self.fine_value < _HW.n_fine, f"{n}.fine_value",
+        expect(is_int(self.fine_value) and 0 <= self.fine_value < _HW.n_fine, f"{n}.fine_value",
                f"an integer 0..{_HW.n_fine - 1}", self.fine_value)
         for f in ("type", "initial_type"):
             expect(getattr(self, f) in ("N", "P"), f"{n}.{f}", "'N' or 'P'", getattr(self, f))
         for f in ("address", "cookie"):
-            expect(_is_int(getattr(self, f)), f"{n}.{f}", "an integer", getattr(self, f))
+            expect(is_int(getattr(self, f)), f"{n}.{f}", "an integer", getattr(self, f))
         _flag(self, "switchable_type")
 
     @property
@@ -107,10 +104,10 @@ class Dynapse2Synapse:
 
     def __post_init__(self):
         n = "Dynapse2Synapse"
-        expect(self.dendrite in _DENDRITES and _is_int(self.dendrite), f"{n}.dendrite",
+        expect(self.dendrite in _DENDRITES and is_int(self.dendrite), f"{n}.dendrite",
                f"one of {sorted(_DENDRITES)} (none/shunt/nmda/gaba/ampa)", self.dendrite)
         object.__setattr__(self, "weight", _bools(self.weight, 4, f"{n}.weight"))
-        expect(_is_int(self.tag) and 0 <= self.tag < _HW.n_tags, f"{n}.tag", f"an integer 0..{_HW.n_tags - 1}",
+        expect(is_int(self.tag) and 0 <= self.tag < _HW.n_tags, f"{n}.tag", f"an integer 0..{_HW.n_tags - 1}",
                self.tag)
         _flag(self, "stp", "precise_delay", "mismatched_delay")
 
@@ -129,8 +126,8 @@ class Dynapse2Destination:
         object.__setattr__(self, "core", _bools(self.core, N_CORES, f"{n}.core"))
         for f in ("x_hop", "y_hop"):
             v = getattr(self, f)
-            expect(_is_int(v) and abs(v) <= _HW.max_hop, f"{n}.{f}", f"an integer -{_HW.max_hop}..{_HW.max_hop}", v)
-        expect(_is_int(self.tag) and 0 <= self.tag < _HW.n_tags, f"{n}.tag", f"an integer 0..{_HW.n_tags - 1}",
+            expect(is_int(v) and abs(v) <= _HW.max_hop, f"{n}.{f}", f"an integer -{_HW.max_hop}..{_HW.max_hop}", v)
+        expect(is_int(self.tag) and 0 <= self.tag < _HW.n_tags, f"{n}.tag", f"an integer 0..{_HW.n_tags - 1}",
                self.tag)
 
     @property
@@ -211,7 +208,7 @@ class Dynapse2Core:
                f"{n}.neurons", f"exactly {N_NEURONS} Dynapse2Neuron objects", len(v) if hasattr(v, "__len__") else v)
         object.__setattr__(self, "neurons", tuple(v))
         for f in ("monitored_neuron", "id", "cookie"):
-            expect(_is_int(getattr(self, f)) and getattr(self, f) >= 0, f"{n}.{f}", "an integer >= 0", getattr(self, f))
+            expect(is_int(getattr(self, f)) and getattr(self, f) >= 0, f"{n}.{f}", "an integer >= 0", getattr(self, f))
         _flag(self, "neuron_monitoring_on", "enable_syaw_stdbuf_an", "enable_pulse_extender_monitor1",
               "enable_pulse_extender_monitor2")
 
@@ -264,8 +261,6 @@ class Dynapse2Configuration:
     @classmethod
     def from_json(cls, text: str, *, source: str = "Dynapse2Configuration JSON") -> "Dynapse2Configuration":
         """Parse samna-style JSON (:meth:`to_json`); errors name ``source`` (e.g. the file) and the field."""
-        from spikefleet.io import parse_json
-
         doc = parse_json(text, source)
         try:
             expect(isinstance(doc, dict) and "value0" in doc, "top level", 'an object {"value0": …}',
