@@ -583,14 +583,14 @@ def wav_bytes(draw):
 @fuzz_settings("wav")
 @given(data=st.data())
 def test_fuzz_wav_file(fuzz_dir, data):
-    from spikefleet.tasks.wakephrase.task.wav import read_wav
+    from spikefleet.tasks.wakephrase.wav import read_wav
 
     path = _write(fuzz_dir / "clip.wav", data.draw(wav_bytes()))
     check_clean(lambda: read_wav(path), path, "wav")
 
 
 def _train_name(stem: str) -> str:
-    """A file name whose crc32 split is 'train' (see spikefleet.tasks.wakephrase.task.wav)."""
+    """A file name whose crc32 split is 'train' (see spikefleet.tasks.wakephrase.wav)."""
     i = 0
     while zlib.crc32(f"{stem}/clip{i}.wav".encode()) % 10 < 2:
         i += 1
@@ -603,7 +603,7 @@ def test_fuzz_wav_folder(fuzz_dir, data):
     """A generic-layout folder whose clip, noise file or split lists are damaged."""
     from scipy.io import wavfile
 
-    from spikefleet.tasks.wakephrase.task.wav import WavFolderConfig, load
+    from spikefleet.tasks.wakephrase.wav import WavFolderConfig, load
 
     root = fuzz_dir / f"wavs{COUNTS['wav-folder']}"
     for sub in ("positive", "negative", "noise"):

@@ -220,7 +220,7 @@ def test_configuration_without_optional_metadata_is_inspected_with_defaults(tmp_
 def test_wav_with_absurd_rate_and_undecodable_split_list(tmp_path):
     from scipy.io import wavfile
 
-    from spikefleet.tasks.wakephrase.task.wav import WavFolderConfig, load, read_wav
+    from spikefleet.tasks.wakephrase.wav import WavFolderConfig, load, read_wav
 
     clip = tmp_path / "clip.wav"
     wavfile.write(clip, 16000, np.zeros(100, np.int16))
@@ -829,7 +829,7 @@ def test_loaders_raise_only_spikefleet_errors_for_a_directory(tmp_path):
     from spikefleet.fleet.mismatch import load_profile
     from spikefleet.hardware.dynapse2.calibration import load_calibration_table
     from spikefleet.hardware.dynapse2.config import HardwareConfig
-    from spikefleet.tasks.wakephrase.task.wav import read_wav
+    from spikefleet.tasks.wakephrase.wav import read_wav
 
     for name, load in (("d.sfc", checkpoint.load), ("d.toml", load_experiment), ("d.json", load_profile),
                        ("d.csv", load_calibration_table), ("c.json", HardwareConfig.load), ("d.wav", read_wav)):
