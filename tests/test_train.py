@@ -9,7 +9,7 @@ import pytest
 from spikefleet.models.spiking import RateConfig, SpikingConfig, init_rate, init_spiking
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
-from spikefleet.train import recipes
+from spikefleet.train import gradient as recipes
 from spikefleet.train.loop import FitConfig, TrainingDiverged, fit, seed_stream
 
 TASK = get_task("xor", config=XorConfig(duration=0.5))

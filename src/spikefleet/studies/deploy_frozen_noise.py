@@ -60,7 +60,7 @@ def run_one(path, out_dir, *, chips: int = 200, chip_seed: int = 2022, levels=LE
     from spikefleet.hardware.dynapse2.config import HardwareConfig, deploy
     from spikefleet.hardware.dynapse2.reverse import network_from_config, recover
     from spikefleet.tasks import get_task
-    from spikefleet.train.api import test
+    from spikefleet.train.design import test_design as test
 
     path, out_dir = Path(path), Path(out_dir)
     ckpt = checkpoint.load(path, kind="dynapse2")

@@ -36,7 +36,7 @@ def run_one(seed: int, sigma: float, epochs: int, chips: int = 200, levels=LEVEL
     from spikefleet.fleet.evaluate import evaluate_fleet
     from spikefleet.fleet.mismatch import get_profile
     from spikefleet.tasks import get_task
-    from spikefleet.train.api import test
+    from spikefleet.train.design import test_design as test
     from spikefleet.train.dynapse2 import DynapSE2TrainConfig, train_dynapse2
 
     task = get_task("frozen-noise")

@@ -61,10 +61,8 @@ SWEEPS = {
 def load_or_train(directory: Path, seed: int, *, designs=tuple(DESIGNS), progress: bool = True) -> dict:
     """``{name: model}`` from ``directory/<name>.sfc`` (plus ``teacher``), training what is missing."""
     from spikefleet import checkpoint
-    from spikefleet.fleet.mismatch import get_profile
     from spikefleet.tasks import get_task
-    from spikefleet.train.api import train_and_test
-    from spikefleet.train.objectives import Robustness
+    from spikefleet.train.design import train_and_test
 
     task = get_task("xor")
     directory.mkdir(parents=True, exist_ok=True)
@@ -88,7 +86,7 @@ def load_or_train(directory: Path, seed: int, *, designs=tuple(DESIGNS), progres
         if "fast" in options:
             kwargs["fast"] = options["fast"]
         if "robust" in options:
-            kwargs["robustness"] = Robustness("noise", get_profile("uniform", options["robust"]))
+            kwargs.update(robust="noise", robust_profile="uniform", robust_level=options["robust"])
         out = train_and_test(task, method, seed, **kwargs)
         checkpoint.save(path, out.model, out.info)
         models[name] = out.model
