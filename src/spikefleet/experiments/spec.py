@@ -36,24 +36,16 @@ An experiment file is TOML (read with :mod:`tomllib`)::
 
 Every design may set ``evaluate = false`` (train only, e.g. a teacher named by ads/force
 designs) and ``train_seed = S`` (train it once, from seed ``S``, and give that one design to every
-seed: the paper's single teacher shared by all instances). The other keys of a design are the
-options of its method, declared by the method (:mod:`spikefleet.train.registry`; anything else is
-an error): ``teacher``: steps, hidden; ``bptt``: steps, hidden, robust, robust_profile,
-robust_level, robust_chips; ``ads``: steps, epochs, n, no_fast, teacher, eta, k0, parallel;
-``force``: steps, epochs, n, teacher; ``reservoir``: steps, n; ``dynapse2``: steps, robust,
-robust_profile, robust_level. ``steps`` keeps its name in every method but means what the method
-says: optimiser steps (teacher, bptt), samples per epoch (ads, force: ``epochs`` of them; XOR: one
-epoch when ``steps`` is given alone, else the recipe's 20 epochs of 500 trials; wake phrase: 5
-epochs, an ADS epoch being the fixed training set unless ``steps`` is set), training samples
-(reservoir) or full-batch epochs (dynapse2); see each method module under
-:mod:`spikefleet.train.methods`. ADS options ``eta`` (learning rate), ``k0`` (initial feedback
-gain) and ``parallel`` (``P > 1``: the ``"parallel"`` rule of :mod:`spikefleet.train.ads`, ``P``
-samples learned concurrently) override the task's recipe (:mod:`spikefleet.train.presets`).
-
-Tasks: every registered task whose designs the listed methods train (:mod:`spikefleet.tasks.registry`):
-``xor`` (options: the fields of ``XorConfig``), ``wakephrase`` (options ``source``, ``preset``,
-``keyword``, ``n_train``, ``n_validation``; the study of ``experiments/network-ads.toml``) and
-``frozen-noise`` (options: the fields of ``FrozenNoiseConfig``; method ``dynapse2``).
+seed: the paper's single teacher shared by all instances). Its other keys are the options its
+method declares (:mod:`spikefleet.train.registry`; anything else is an error); each method module
+under :mod:`spikefleet.train.methods` lists them and what they mean for it (``steps``: optimiser
+steps of teacher and bptt, samples per epoch of ads and force, training samples of the reservoir,
+full-batch epochs of dynapse2). Tasks: every registered task whose designs the listed methods train
+(:mod:`spikefleet.tasks.registry`): ``xor`` (options: the fields of ``XorConfig``), ``wakephrase``
+(``source``, ``preset``, ``keyword``, ``n_train``, ``n_validation``) and ``frozen-noise`` (the
+fields of ``FrozenNoiseConfig``; method ``dynapse2``). ``plugins = ["module", ...]`` names modules
+to import first, which register methods or tasks of one's own (modules outside spikefleet that
+define the methods and task in use are added to the canonical form, so that workers load them).
 
 Validation is strict: unknown keys, wrong types and out-of-range values raise
 :class:`ExperimentSpecError` naming the file, the key path, what was expected, what was got and
@@ -68,30 +60,28 @@ take two thirds of the 10-minute budget of the default run on 2 cores; 2,000 tri
 accuracy of 0.985 (the teacher: 1.000). Use ``steps = 10000`` (or leave ``steps`` out for the
 full 20-epoch recipe) for the paper's protocol.
 
-Cost of the default (measured 2026-11-23, CPU seconds of the worker processes): 877 CPU-seconds
-in all: teacher 39, ADS 87, BPTT 100, noise-injected BPTT 152, the fleet evaluation of ADS (N =
-320; 100 chips × 100 trials × 1,000 steps) 131-136 per non-zero mismatch level, every other unit
-≤ 18. With 2 workers that is about 7.5 minutes on 2 otherwise idle cores (20 minutes of wall time
-on a shared machine with a load of 5-8). Trials per chip were 200 until then (about 1,200
-CPU-seconds, 10-11 minutes).
+Cost of the default (measured 2026-11-23, CPU seconds of the worker processes): 877 in all
+(teacher 39, ADS 87, BPTT 100, noise-injected BPTT 152, the fleet evaluation of ADS 131-136 per
+non-zero mismatch level, every other unit ≤ 18): about 7.5 minutes with 2 workers on 2 idle cores.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from spikefleet.errors import ConfigError, is_finite_number, shown
+from spikefleet.errors import ConfigError, shown
 from spikefleet.fleet.mismatch import get_profile
 from spikefleet.io import parse_toml, read_text
 from spikefleet.tasks import get_task
 from spikefleet.tasks.registry import TASKS
-from spikefleet.train.methods.base import OptionError
+from spikefleet.train.methods.base import Option, OptionError
 from spikefleet.train.registry import METHODS, TEACHER_METHOD, all_options, get_method
 
 __all__ = ["ExperimentSpec", "MethodSpec", "FleetSpec", "PerturbationSpec", "ExperimentSpecError",
@@ -229,6 +219,7 @@ class ExperimentSpec:
     perturbations: PerturbationSpec = field(default_factory=PerturbationSpec)
     output: Optional[str] = None
     source: str = "<memory>"
+    plugins: tuple = ()  # modules that register the methods/tasks used here (imported before validation)
 
     def to_dict(self) -> dict:
         """Canonical JSON-ready form (a valid input to :func:`parse_experiment`)."""
@@ -239,6 +230,8 @@ class ExperimentSpec:
              "perturbations": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()}}
         if self.output is not None:
             d["output"] = self.output
+        if self.plugins:
+            d["plugins"] = list(self.plugins)
         return d
 
     def hash(self) -> str:
@@ -308,16 +301,13 @@ class _Reader:
         return value
 
     def num(self, value, path, lo=None, hi=None, *, integer=False, what=None):
-        ok = (isinstance(value, int) and not isinstance(value, bool)) if integer else is_finite_number(value)
-        if ok and lo is not None and value < lo:
-            ok = False
-        if ok and hi is not None and value > hi:
-            ok = False
-        if not ok:
-            rng = f" in [{lo}, {hi}]" if hi is not None else (f" >= {lo}" if lo is not None else "")
-            what = what or (f"an integer{rng}" if integer else f"a number{rng}")
-            _fail(self.source, path, what, value, f"set {path} to {what}")
-        return value if integer else float(value)
+        return self.option(Option(path, "int" if integer else "number", "", lo=lo, hi=hi, what=what), value, path)
+
+    def option(self, option: Option, value, path):
+        try:
+            return option.validate(value)
+        except OptionError as exc:
+            _fail(self.source, path, exc.expected, value, exc.fix or f"set {path} to {exc.expected}")
 
     def string(self, value, path, choices=None):
         if not isinstance(value, str) or (choices is not None and value not in choices):
@@ -361,10 +351,7 @@ def _method(r: _Reader, value, path: str, task) -> MethodSpec:
         if option.kind == "design":
             options[key] = r.name(given, f"{path}.{key}")
             continue
-        try:
-            options[key] = option.validate(given)
-        except OptionError as exc:
-            _fail(r.source, f"{path}.{key}", exc.expected, given, exc.fix or f"set {path}.{key} to {exc.expected}")
+        options[key] = r.option(option, given, f"{path}.{key}")
     kw = {}
     if "train_seed" in value:
         kw["train_seed"] = r.num(value["train_seed"], f"{path}.train_seed", 0, 2**32 - 1, integer=True,
@@ -378,11 +365,33 @@ def _method(r: _Reader, value, path: str, task) -> MethodSpec:
     return MethodSpec(name=name, method=method.name, options=tuple(sorted(options.items())), **kw)
 
 
+def _load_plugins(r: _Reader, value) -> tuple:
+    """Import the modules of ``plugins = [...]`` (each registers methods or tasks when imported)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        _fail(r.source, "plugins", "a list of module names", value, "write e.g. `plugins = [\"mypackage.methods\"]`")
+    for i, name in enumerate(value):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            _fail(r.source, f"plugins[{i}]", "an importable module that registers methods or tasks", name,
+                  f"check the name and that the module is on the Python path ({exc})")
+    return tuple(value)
+
+
+def _plugins_of(given: tuple, task, methods) -> tuple:
+    """``given`` plus the modules outside spikefleet that define the task and the methods in use (so
+    that workers, which parse the spec afresh, register them too)."""
+    found = [type(task).__module__] + [get_method(m.method).train.__module__ for m in methods]
+    extra = [m for m in found if m.split(".")[0] != "spikefleet"]
+    return tuple(dict.fromkeys(list(given) + extra))
+
+
 def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
     """Validate a parsed TOML/JSON mapping; raises :class:`ExperimentSpecError`."""
     r = _Reader(source)
-    r.table(data, "", ("name", "task", "seeds", "methods", "fleet", "perturbations", "output"),
+    r.table(data, "", ("name", "task", "seeds", "methods", "fleet", "perturbations", "output", "plugins"),
             ("name", "task", "methods"))
+    plugins = _load_plugins(r, data.get("plugins", []))
     name = r.name(data["name"], "name")
     task_value, task_config = data["task"], ()
     if isinstance(task_value, dict):
@@ -468,7 +477,8 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
     if output is not None:
         output = r.string(output, "output")
     return ExperimentSpec(name=name, task=task_name, methods=methods, seeds=seeds, task_config=task_config,
-                          fleet=fleet, perturbations=pert, output=output, source=source)
+                          fleet=fleet, perturbations=pert, output=output, source=source,
+                          plugins=_plugins_of(plugins, task, methods))
 
 
 def parse_experiment_text(text: str, source: str = "<memory>") -> ExperimentSpec:
