@@ -28,10 +28,13 @@ from spikefleet.train.methods.base import Method, Option
 
 __all__ = ["Config", "train", "cost", "METHOD", "EPOCHS", "N", "EPOCH_STEPS"]
 
-#: shared with :mod:`.force` (and ``N`` with :mod:`.reservoir`)
+#: ``steps``: samples per epoch (shared with :mod:`.force`)
 EPOCH_STEPS = Option("steps", "int", "samples per training epoch", lo=1, what="a positive integer")
+#: ``epochs``: passes of ``steps`` samples (shared with :mod:`.force`)
 EPOCHS = Option("epochs", "int", "training epochs (passes of `steps` samples)", lo=1, what="a positive integer")
+#: ``n``: neurons (shared with :mod:`.force` and :mod:`.reservoir`)
 N = Option("n", "int", "neurons N (default: the recipe's)", lo=1, what="a positive integer")
+#: the options of Network ADS (module docstring)
 OPTIONS = (
     EPOCH_STEPS, EPOCHS, N,
     Option("no_fast", "bool", "the Ω^f = 0 ablation (no fast balancing weights)", default=False, family="teacher"),
@@ -124,6 +127,7 @@ def step_cost(config: Config) -> float:
     return 6e-11 * (2.0 if config.fast else 1.0) * (config.n or 320) ** 2
 
 
+#: the registry entry of this method (:mod:`spikefleet.train.registry`)
 METHOD = Method(name="ads", Config=Config, train=train, cost=cost, options=OPTIONS, configure=configure,
                 check=check, needs_teacher=True, step_cost=step_cost,
                 doc="Network ADS: a LIF network learning the teacher's dynamics with a local rule")

@@ -104,5 +104,6 @@ def step_cost(config: Config) -> float:
     return 6e-11 * (config.hidden or 128) ** 2
 
 
+#: the registry entry of this method (:mod:`spikefleet.train.registry`)
 METHOD = Method(name="bptt", Config=Config, train=train, cost=cost, options=(STEPS, HIDDEN) + ROBUST_OPTIONS,
                 check=check, step_cost=step_cost, doc="recurrent LIF network, surrogate-gradient BPTT")

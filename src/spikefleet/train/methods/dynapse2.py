@@ -23,6 +23,7 @@ from spikefleet.train.methods.base import Method, Option
 __all__ = ["Config", "train", "cost", "METHOD"]
 
 _ROBUST = dict(family="robust", family_label="spiking gradient methods")
+#: the options of the DYNAP-SE2 recipe (module docstring)
 OPTIONS = (
     Option("steps", "int", "full-batch training epochs", lo=1, what="a positive integer"),
     Option("robust", "choice", "weight-noise injection (noise) or none", choices=("none", "noise"), default="none",
@@ -80,6 +81,7 @@ def step_cost(config: Config) -> float:
     return 1e-9
 
 
+#: the registry entry of this method (:mod:`spikefleet.train.registry`)
 METHOD = Method(name="dynapse2", Config=Config, train=train, cost=cost, options=OPTIONS, configure=configure,
                 check=check, model="dynapse2", alias="bptt", step_cost=step_cost,
                 doc="DYNAP-SE2 network, full-batch BPTT with optional weight-noise injection")

@@ -57,6 +57,7 @@ def step_cost(config: Config) -> float:
     return 6e-11 * (config.n or 320) ** 2
 
 
+#: the registry entry of this method (:mod:`spikefleet.train.registry`)
 METHOD = Method(name="force", Config=Config, train=train, cost=cost, options=(EPOCH_STEPS, EPOCHS, N),
                 configure=epoch_overrides, needs_teacher=True, step_cost=step_cost,
                 doc="FORCE: recursive least squares on the teacher's dynamics")

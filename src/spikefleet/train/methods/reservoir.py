@@ -20,6 +20,7 @@ from spikefleet.train.reservoir import ReservoirConfig, train_reservoir
 
 __all__ = ["Config", "train", "cost", "METHOD"]
 
+#: ``steps``: training samples of the readout
 TRAIN_TRIALS = Option("steps", "int", "training samples of the ridge readout", lo=1, what="a positive integer")
 
 
@@ -59,5 +60,6 @@ def step_cost(config: Config) -> float:
     return 6e-11 * (config.n or 320) ** 2
 
 
+#: the registry entry of this method (:mod:`spikefleet.train.registry`)
 METHOD = Method(name="reservoir", Config=Config, train=train, cost=cost, options=(TRAIN_TRIALS, N),
                 configure=configure, step_cost=step_cost, doc="LIF liquid with a ridge-regression readout")

@@ -30,8 +30,9 @@ from spikefleet.train.methods.base import Method, Option
 
 __all__ = ["Config", "train", "cost", "METHOD", "STEPS", "HIDDEN"]
 
-#: shared with :mod:`.bptt`
+#: ``steps``: optimiser steps (shared with :mod:`.bptt`)
 STEPS = Option("steps", "int", "optimiser steps (default: the recipe's)", lo=1, what="a positive integer")
+#: ``hidden``: hidden units (shared with :mod:`.bptt`)
 HIDDEN = Option("hidden", "int", "hidden units (default: the recipe's)", lo=1, what="a positive integer",
                 family="gradient", family_label="gradient methods")
 
@@ -88,5 +89,6 @@ def step_cost(config: Config) -> float:
     return 6e-11 * (config.hidden or 64) ** 2
 
 
+#: the registry entry of this method (:mod:`spikefleet.train.registry`)
 METHOD = Method(name="teacher", Config=Config, train=train, cost=cost, options=(STEPS, HIDDEN), fits_decision=False,
                 step_cost=step_cost, doc="tanh rate teacher (BPTT on the output MSE)")
