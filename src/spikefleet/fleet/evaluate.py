@@ -34,6 +34,7 @@ from spikefleet.simulate import simulate_batch, trace_names
 from spikefleet.fleet.chip import Condition, _vary, prepare
 from spikefleet.fleet.noise import add_input_noise
 from spikefleet.fleet.stats import summarize
+from spikefleet.tasks.base import Task
 
 __all__ = ["FleetResult", "evaluate_fleet", "fleet_outputs", "fit_gain", "METRICS"]
 
@@ -118,6 +119,8 @@ def _check(task, batch, condition, run_key):
     if condition.needs_run_key and run_key is None:
         raise ConfigError(f"run_key: the condition '{condition.describe()}' has runtime noise; pass run_key "
                           "(e.g. --seed on the command line)")
+    expect(isinstance(task, Task), "task", "a task (spikefleet.tasks.base.Task, with a JAX decision rule decide_jax)",
+           type(task).__name__)
 
 
 def evaluate_fleet(design, task, batch, chip_keys, condition: Condition = Condition(), *, run_key=None,

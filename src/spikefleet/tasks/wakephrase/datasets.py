@@ -12,6 +12,8 @@ the generator version, source, preset, split, seed and ``n``), so workers synthe
 from __future__ import annotations
 
 import io
+import os
+import tempfile
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +22,6 @@ from typing import NamedTuple
 import numpy as np
 
 from spikefleet import seeds
-from spikefleet.checkpoint import atomic_write_bytes
 from spikefleet.errors import expect
 from spikefleet.seeds import seed_stream
 
@@ -62,11 +63,29 @@ def dataset(task, name: str, n: int, seed: int, cache_dir=None, *, version: str)
     batch = data_task.generate(n, data_seed)
     buf = io.BytesIO()
     np.savez(buf, inputs=batch.inputs, targets=batch.targets, labels=batch.labels)
-    try:
-        atomic_write_bytes(path, buf.getvalue())
-    except OSError:
-        pass  # a cache that cannot be written (e.g. a remote worker) only costs time
+    _write_cache(path, buf.getvalue())
     return WakePhraseBatch(batch.inputs, batch.targets, batch.labels, ())
+
+
+def _write_cache(path: Path, data: bytes) -> None:
+    """Write a cache entry whole or not at all (temporary file, then rename); a cache that cannot be
+    written (e.g. on a remote worker) only costs time."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 class FixedSets:
