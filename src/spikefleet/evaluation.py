@@ -55,7 +55,7 @@ def evaluate_model(net, task, batch, *, chunk: int = 64) -> dict:
 
 
 def output_metrics(task, batch, outputs, rates) -> dict:
-    """``accuracy``, ``loss`` and ``rate_hz`` of the outputs ``[B, T, O]`` and rates ``[B]`` of a network on ``batch``."""
+    """``accuracy``, ``loss`` and ``rate_hz`` of a network's outputs ``[B, T, O]`` and rates ``[B]`` on ``batch``."""
     return {
         "accuracy": float(task.accuracy(outputs, batch.labels)),
         "loss": float(np.mean((outputs - batch.targets) ** 2)),
