@@ -342,7 +342,7 @@ def _fleet_case(args, trials):
     from spikefleet.fleet.evaluate import evaluate_fleet
     from spikefleet.fleet.mismatch import builtin_profile
     from spikefleet.tasks import get_task
-    from spikefleet.train import recipes
+    from spikefleet.train import gradient as recipes
 
     task = get_task("xor")
     chips, chunk = args.chips, args.fleet_chunk
@@ -426,7 +426,7 @@ def section_ads(args, notes):
     from spikefleet.models.ads import build_ads
     from spikefleet.models.rate import RateConfig, init_rate
     from spikefleet.train import ads
-    from spikefleet.train.wakephrase import ads_config
+    from spikefleet.train.presets import ads_config
 
     n, t, c, n_hat = args.ads_n, args.ads_steps, 16, 128
     key = jax.random.PRNGKey(0)

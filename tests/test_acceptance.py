@@ -6,7 +6,7 @@ Run with ``python3 dev.py test-slow``.
 import pytest
 
 from spikefleet.tasks import get_task
-from spikefleet.train.api import train_and_test
+from spikefleet.train.design import train_and_test
 
 pytestmark = pytest.mark.slow
 

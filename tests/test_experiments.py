@@ -484,7 +484,7 @@ def test_report_of_an_output_directory(reference, tmp_path, capsys):
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.toml")),
                          ids=lambda p: p.name)
 def test_shipped_experiment_files_parse_and_build_their_ads_configs(path):
-    from spikefleet.train.wakephrase import ads_config
+    from spikefleet.train.presets import ads_config
 
     spec = load_experiment(path)
     task = spec.make_task()
@@ -502,7 +502,7 @@ def test_shipped_experiment_files_parse_and_build_their_ads_configs(path):
                                                ("", {})])
 def test_xor_ads_design_passes_epochs_to_its_recipe_with_or_without_steps(monkeypatch, options, expected):
     """``epochs`` without ``steps`` used to be dropped silently (the recipe's 20 epochs ran)."""
-    import spikefleet.train.api as api
+    import spikefleet.train.design as api
     from spikefleet.experiments import units
 
     text = TINY.replace('n = 16\nsteps = 4\nteacher = "teacher"', f'n = 16\nteacher = "teacher"\n{options}')
@@ -514,8 +514,8 @@ def test_xor_ads_design_passes_epochs_to_its_recipe_with_or_without_steps(monkey
         seen.update(overrides)
         return api.TrainOutput(model=None, info={})
 
-    monkeypatch.setattr(api, "train_from_teacher", fake_train)
-    monkeypatch.setattr(api, "test", lambda *a, **k: {})
+    monkeypatch.setattr(api, "train_design", fake_train)
+    monkeypatch.setattr(api, "test_design", lambda *a, **k: {})
     monkeypatch.setattr(units, "_from_bytes", lambda *a, **k: None)
     units._train(spec, design, 0, b"teacher")
     assert {k: seen[k] for k in ("epochs", "trials_per_epoch") if k in seen} == expected

@@ -290,7 +290,7 @@ def test_train_force_smoke_is_deterministic():
 def test_force_xor_reaches_a_working_solution():
     """FORCE on temporal XOR (N = 320, default schedule; about 1.5 minutes on 2 CPU cores with the
     teacher; seed 0 reached test accuracy 1.0 at about 50 Hz)."""
-    from spikefleet.train import recipes
+    from spikefleet.train import gradient as recipes
 
     task = get_task("xor")
     teacher = recipes.train(task, "teacher", 0, progress=False).model

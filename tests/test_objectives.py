@@ -21,7 +21,7 @@ from spikefleet.simulate import simulate_batch
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
 from spikefleet.train.objectives import ROBUST_KINDS, Robustness, robust_loss
-from spikefleet.train.recipes import _bptt_loss, _bptt_model
+from spikefleet.train.gradient import _bptt_loss, _bptt_model
 
 TASK = get_task("xor", config=XorConfig(duration=0.2))  # 200 steps
 _BATCH = TASK.generate(4, 11)

@@ -290,7 +290,7 @@ def xor_task():
 
 
 def _fit(loss_fn, *, steps=4, lr=1e-3, validate=None, batches=None):
-    from spikefleet.train import recipes
+    from spikefleet.train import gradient as recipes
     from spikefleet.train.loop import FitConfig, fit
 
     task = xor_task()
@@ -304,7 +304,7 @@ def _fit(loss_fn, *, steps=4, lr=1e-3, validate=None, batches=None):
 
 
 def test_nan_in_the_inputs_at_step_k_names_the_loss_and_the_step():
-    from spikefleet.train import recipes
+    from spikefleet.train import gradient as recipes
     from spikefleet.train.loop import TrainingDiverged
 
     b = xor_task().generate(4, 1)
@@ -322,7 +322,7 @@ def test_nan_in_the_inputs_at_step_k_names_the_loss_and_the_step():
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # lr = 1e39 in float32
 def test_huge_learning_rate_names_the_parameter_leaf():
-    from spikefleet.train import recipes
+    from spikefleet.train import gradient as recipes
     from spikefleet.train.loop import TrainingDiverged
 
     with pytest.raises(TrainingDiverged, match=r"parameter (w_in|w_rec|w_out|units\.tau|units\.bias) \(after the "
@@ -341,7 +341,7 @@ def test_non_finite_gradient_with_finite_loss_names_the_gradient():
 
 
 def test_non_finite_validation_metric_stops_training():
-    from spikefleet.train import recipes
+    from spikefleet.train import gradient as recipes
     from spikefleet.train.loop import TrainingDiverged
 
     calls = []
@@ -511,7 +511,7 @@ def test_read_only_directory_gives_a_clean_error_and_leaves_files_intact(read_on
 
 
 def test_cli_checks_the_output_location_before_training(read_only_dir, capsys, monkeypatch):
-    from spikefleet.train import api
+    from spikefleet.train import design as api
 
     monkeypatch.setattr(api, "train_and_test", lambda *a, **k: pytest.fail("trained before checking --out"))
     out = read_only_dir / "m.sfc"
@@ -697,7 +697,7 @@ def test_repeated_training_and_evaluation_are_bit_identical():
     from spikefleet.fleet.chip import Condition, fleet_keys
     from spikefleet.fleet.evaluate import evaluate_fleet
     from spikefleet.fleet.mismatch import get_profile
-    from spikefleet.train import recipes
+    from spikefleet.train import gradient as recipes
 
     task = xor_task()
     runs = [recipes.train(task, "teacher", 3, hidden=6, steps=3, eval_every=1, batch_size=4, val_trials=4,

@@ -10,7 +10,7 @@ from spikefleet.models.rate import RateConfig, init_rate
 from spikefleet.models.spiking import SpikingConfig, init_spiking
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
-from spikefleet.train import recipes
+from spikefleet.train import gradient as recipes
 from spikefleet.train.loop import FitConfig, TrainingDiverged, fit, seed_stream
 
 TASK = get_task("xor", config=XorConfig(duration=0.5))

@@ -30,7 +30,7 @@ from spikefleet.models.ads import ADSConfig, ads_recurrent_scale, build_ads
 from spikefleet.seeds import TEST, seed_stream
 from spikefleet.tasks import get_task
 from spikefleet.train.ads import evaluate_ads, teacher_dynamics, train_ads
-from spikefleet.train.recipes import train
+from spikefleet.train.gradient import train
 
 FULL = os.environ.get("SPIKEFLEET_TUTORIAL_FULL") == "1"
 TEACHER_STEPS = 400  # the recipe's steps; a well-trained teacher is what ADS learns from

@@ -29,7 +29,7 @@ from spikefleet.fleet.sweep import Sweep, run_sweeps
 from spikefleet.models.spiking import SpikingConfig, init_spiking
 from spikefleet.tasks import xor
 from spikefleet.train.objectives import Robustness
-from spikefleet.train.recipes import train
+from spikefleet.train.gradient import train
 
 FULL = os.environ.get("SPIKEFLEET_TUTORIAL_FULL") == "1"
 STEPS = 400 if FULL else 150

@@ -31,7 +31,7 @@ from spikefleet.hardware.dynapse2.constraints import HardwareLimitError
 from spikefleet.hardware.dynapse2.reverse import network_from_config
 from spikefleet.models.dynapse2 import DynapSE2Config, init_dynapse2
 from spikefleet.tasks import get_task
-from spikefleet.train.api import test
+from spikefleet.train.design import test_design as test
 from spikefleet.train.dynapse2 import DynapSE2TrainConfig, train_dynapse2_runs
 
 FULL = os.environ.get("SPIKEFLEET_TUTORIAL_FULL") == "1"

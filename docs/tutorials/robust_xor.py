@@ -30,7 +30,7 @@ from spikefleet.seeds import TEST, seed_stream
 from spikefleet.simulate import simulate
 from spikefleet.tasks import get_task
 from spikefleet.train.objectives import Robustness
-from spikefleet.train.recipes import train
+from spikefleet.train.gradient import train
 
 FULL = os.environ.get("SPIKEFLEET_TUTORIAL_FULL") == "1"
 STEPS = 400 if FULL else 250  # optimiser steps per design

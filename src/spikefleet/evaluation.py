@@ -13,7 +13,7 @@ import numpy as np
 
 from spikefleet.simulate import simulate_batch, trace_names
 
-__all__ = ["run_outputs", "evaluate_model"]
+__all__ = ["run_outputs", "evaluate_model", "output_metrics"]
 
 
 @eqx.filter_jit
@@ -51,6 +51,11 @@ def run_outputs(net, inputs, *, chunk: int = 64) -> tuple[np.ndarray, np.ndarray
 def evaluate_model(net, task, batch, *, chunk: int = 64) -> dict:
     """Metrics of ``net`` on a task batch: ``accuracy``, ``loss`` (output MSE vs target), ``rate_hz``."""
     outputs, rates = run_outputs(net, batch.inputs, chunk=chunk)
+    return output_metrics(task, batch, outputs, rates)
+
+
+def output_metrics(task, batch, outputs, rates) -> dict:
+    """``accuracy``, ``loss`` and ``rate_hz`` of a network's outputs ``[B, T, O]`` and rates ``[B]`` on ``batch``."""
     return {
         "accuracy": float(task.accuracy(outputs, batch.labels)),
         "loss": float(np.mean((outputs - batch.targets) ** 2)),

@@ -27,16 +27,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+import spikefleet.train.design as training
 from spikefleet import checkpoint
 from spikefleet._version import __version__
 from spikefleet.cli import deploy, run, study
-from spikefleet.cli._common import (EXIT_IO, EXIT_USAGE, UsageError, _float_list, _fraction, _Parser, _positive_int,
+from spikefleet.cli._common import (EXIT_IO, EXIT_USAGE, UsageError, _bounded, _float_list, _fraction, _Parser, _positive_int,
                                     _refuse_overwrite, _seed, _write_json)
 from spikefleet.errors import OutputError, SpikefleetError
 from spikefleet.fleet.mismatch import BUILTIN_PROFILES, builtin_profile
-from spikefleet.tasks import TASKS
-from spikefleet.train.api import MODELS, TRAIN_METHODS
-from spikefleet.train.objectives import ROBUST_KINDS
+from spikefleet.fleet.report import fleet_report
+from spikefleet.tasks import TASKS, get_task
+from spikefleet.train.methods.base import OptionError
+from spikefleet.train.registry import METHODS, all_options, misplaced_options, models, resolve
 
 __all__ = ["main", "build_parser", "UsageError"]
 
@@ -49,28 +51,25 @@ def build_parser() -> _Parser:
 
     p = sub.add_parser("train", help="train a design and save it as a checkpoint")
     p.add_argument("--task", required=True, choices=sorted(TASKS))
-    p.add_argument("--method", default="bptt", choices=TRAIN_METHODS, help="training method (default: bptt)")
-    p.add_argument("--model", choices=MODELS,
-                   help="neuron model of a bptt design: lif (default for xor) or dynapse2 (DYNAP-SE2 in physical "
-                        "units; default for frozen-noise)")
+    p.add_argument("--method", default="bptt", choices=list(METHODS),
+                   help="training method (default: bptt): " + "; ".join(f"{m.name}: {m.doc}" for m in METHODS.values()))
+    p.add_argument("--model", choices=models(),
+                   help="neuron model of the design (default: the task's; dynapse2: DYNAP-SE2 in physical units, "
+                        "trained by --method bptt)")
     p.add_argument("--seed", required=True, type=_seed)
     p.add_argument("--out", required=True, type=Path, help="checkpoint file to write")
-    p.add_argument("--steps", type=_positive_int,
-                   help="training steps (default: the recipe's); for ads: one epoch of this many trials")
-    p.add_argument("--hidden", type=_positive_int, help="hidden units (default: the recipe's)")
     p.add_argument("--test-trials", type=_positive_int, default=200)
-    p.add_argument("--teacher", type=Path,
-                   help="ads/force: teacher checkpoint (default: train one with the same seed)")
-    p.add_argument("--no-fast", action="store_true", help="ads: the Ω^f = 0 ablation (no fast balancing weights)")
-    p.add_argument("--robust", choices=ROBUST_KINDS, default="none",
-                   help="robust objective: parameter-noise injection or adversarial parameter attack")
-    p.add_argument("--robust-profile", help=f"mismatch profile ({', '.join(BUILTIN_PROFILES)} "
-                   "or a .toml/.json file) sampled/attacked during training (default: uniform; dynapse2: "
-                   "dynapse2-dynamic, i.e. weight noise)")
-    p.add_argument("--robust-level", type=_fraction,
-                   help="profile level (uniform: relative sigma, default 0.2; dynapse2-*: percent deviation, "
-                        "sigma = level/3, default 0.3)")
-    p.add_argument("--robust-chips", type=_positive_int, default=4, help="chips per step for --robust noise")
+    for option in all_options().values():  # every method's options, as the registry declares them
+        takers = "/".join(m.name for m in METHODS.values() if m.option(option.name))
+        kw = {"dest": option.name, "default": None, "help": f"{option.doc} (--method {takers})"}
+        if option.kind == "bool":
+            kw["action"] = "store_true"
+        elif option.kind == "design":
+            kw["type"] = Path
+        elif option.kind in ("int", "number"):
+            kw["type"] = _bounded(int if option.kind == "int" else float, option.expected,
+                                  lambda v, o=option: _valid(o, v))
+        p.add_argument(option.flag, **kw)
     p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -126,89 +125,64 @@ def _save_trained(path: Path, model, info: dict) -> None:
 
 
 def cmd_train(args) -> int:
-    """``spikefleet train``: train a design, test it on fresh trials and save the checkpoint."""
-    from spikefleet.tasks import get_task
-    from spikefleet.train import api
-
-    from spikefleet.fleet.mismatch import get_profile
-    from spikefleet.train.objectives import Robustness
-
+    """``spikefleet train``: train a design, test it on the task's test trials and save the checkpoint."""
     _refuse_overwrite(args.out, args.overwrite)
     task = get_task(args.task)
-    model = args.model or api.default_model(args.task)
-    overrides = {"steps": args.steps} if args.steps else {}
-    if model == "dynapse2":
-        return _train_dynapse2(args, task, overrides)
-    if args.task == "wakephrase":
-        raise UsageError("spikefleet train: error: --task wakephrase designs are trained by an experiment file "
-                         "(a teacher, fixed data sets and decision boundaries): spikefleet run experiments/network-ads.toml")
-    if args.task != "xor":
-        raise UsageError(f"spikefleet train: error: --task {args.task} needs --model dynapse2")
-    profile = get_profile(args.robust_profile or "uniform", 0.2 if args.robust_level is None else args.robust_level)
-    robustness = Robustness(args.robust, profile, chips=args.robust_chips) if args.robust != "none" else None
-    if args.method in api.TEACHER_METHODS:
-        if robustness is not None or args.hidden:
-            raise UsageError(f"spikefleet train: error: --robust and --hidden apply to gradient methods, "
-                             f"not {args.method}")
-        if args.no_fast and args.method != "ads":
-            raise UsageError("spikefleet train: error: --no-fast applies to --method ads only")
-        teacher = checkpoint.load(args.teacher, kind="rate").model if args.teacher else None
-        out = api.train_and_test(task, args.method, args.seed, test_trials=args.test_trials, teacher=teacher,
-                                 fast=not args.no_fast, progress=not args.quiet, **overrides)
-    elif args.method == "reservoir":
-        if robustness is not None or args.hidden or args.teacher or args.no_fast:
-            raise UsageError("spikefleet train: error: --robust, --hidden, --teacher and --no-fast do not apply "
-                             "to --method reservoir")
-        out = api.train_and_test(task, "reservoir", args.seed, test_trials=args.test_trials,
-                                 progress=not args.quiet, **overrides)
-    else:
-        if args.teacher or args.no_fast:
-            raise UsageError("spikefleet train: error: --teacher and --no-fast apply to --method ads/force only")
-        extra = {"robustness": robustness} if robustness is not None else {}
-        out = api.train_and_test(task, args.method, args.seed, hidden=args.hidden, test_trials=args.test_trials,
-                                 progress=not args.quiet, **overrides, **extra)
+    model = args.model or task.default_model
+    method = resolve(args.method, model)
+    if not method.supports(task):
+        raise UsageError(f"spikefleet train: error: --task {args.task} needs --model {task.default_model}")
+    given = {name: getattr(args, name) for name in all_options() if getattr(args, name) is not None}
+    problem = misplaced_options(method, given)
+    if problem:
+        raise UsageError(f"spikefleet train: error: {problem}")
+    options = {}
+    for name, value in given.items():
+        option = method.option(name)
+        if option.kind == "design":
+            continue
+        try:
+            options[name] = option.validate(value)
+        except OptionError as exc:
+            expected = " or ".join(option.choices) if option.kind == "choice" else exc.expected
+            raise UsageError(f"spikefleet train: error: --method {method.name} supports {option.flag} {expected}, "
+                             f"got {value}") from None
+    problem = method.check(task, options)
+    if problem:
+        name, expected, got, fix = problem
+        raise UsageError(f"spikefleet train: error: {method.option(name).flag}: expected {expected}, got {got}; {fix}")
+    teacher = checkpoint.load(args.teacher, kind="rate").model if "teacher" in given else None
+    out = training.train_and_test(task, method.name, args.seed, test_trials=args.test_trials, teacher=teacher,
+                                  progress=not args.quiet, **method.configure(task, options))
     _save_trained(args.out, out.model, out.info)
-    v, t = out.info["validation"], out.info["test"]
-    print(f"{args.task}/{args.method} seed {args.seed}: validation accuracy {v['accuracy']:.3f}, "
-          f"test accuracy {t['accuracy']:.3f} ({t['trials']} trials), test MSE {t['loss']:.4f}"
-          + (f", rate {t['rate_hz']:.1f} Hz" if t["rate_hz"] else ""))
+    info, t = out.info, out.info["test"]
+    parts = [f"weight noise {info['weight_noise']:g}"] if "weight_noise" in info else []
+    if "loss_start" in info:
+        parts.append(f"loss {info['loss_start']:.4f} -> {info['loss_end']:.4f}")
+    if "validation" in info:
+        parts.append(f"validation accuracy {info['validation']['accuracy']:.3f}")
+    parts.append(f"test accuracy {t['accuracy']:.3f} ({t['trials']} trials), test MSE {t['loss']:.4f}")
+    if t["rate_hz"]:
+        parts.append(f"rate {t['rate_hz']:.1f} Hz")
+    if "margin" in t:
+        parts.append(f"margin {t['margin']:g}")
+    if "counts" in t:
+        parts.append("spike counts " + "; ".join(f"pattern {i}: {c}" for i, c in enumerate(t["counts"])))
+    print(f"{args.task}/{method.name} seed {args.seed}: " + ", ".join(parts))
     print(f"saved {args.out}")
     return 0
 
 
-def _train_dynapse2(args, task, overrides) -> int:
-    from spikefleet.train import api
-
-    if args.method != "bptt":
-        raise UsageError(f"spikefleet train: error: --model dynapse2 trains with --method bptt, got {args.method}")
-    if args.teacher or args.no_fast or args.hidden:
-        raise UsageError("spikefleet train: error: --teacher, --no-fast and --hidden do not apply to --model dynapse2 "
-                         "(the network has one neuron per class)")
-    if args.robust not in ("none", "noise"):
-        raise UsageError(f"spikefleet train: error: --model dynapse2 supports --robust none or noise "
-                         f"(weight-noise injection), got {args.robust}")
-    if args.robust_profile not in (None, "dynapse2-dynamic"):
-        raise UsageError(f"spikefleet train: error: --model dynapse2 injects weight noise (--robust-profile "
-                         f"dynapse2-dynamic), got {args.robust_profile}")
-    level = 0.3 if args.robust_level is None else args.robust_level
-    noise = level / 3.0 if args.robust == "noise" else 0.0
-    out = api.train_and_test(task, "bptt", args.seed, model="dynapse2", weight_noise=noise,
-                             test_trials=args.test_trials, progress=not args.quiet, **overrides)
-    _save_trained(args.out, out.model, out.info)
-    t = out.info["test"]
-    counts = "; ".join(f"pattern {i}: {c}" for i, c in enumerate(t["counts"]))
-    print(f"{args.task}/dynapse2 seed {args.seed} (weight noise {noise:g}): loss {out.info['loss_start']:.4f} -> "
-          f"{out.info['loss_end']:.4f}, accuracy {t['accuracy']:.3f}, margin {t['margin']:g}, spike counts "
-          f"{counts}")
-    print(f"saved {args.out}")
-    return 0
+def _valid(option, value) -> bool:
+    try:
+        option.validate(value)
+    except OptionError:
+        return False
+    return True
 
 
 def cmd_evaluate(args) -> int:
     """``spikefleet evaluate``: test metrics of checkpoints, or a fleet report when a perturbation is given."""
-    from spikefleet.tasks import get_task
-    from spikefleet.train import api
-
     fleet_mode = args.chips or any(v is not None for v in (args.mismatch, args.quant_bits, args.noise, args.dead))
     plot = args.plot or (args.json.with_suffix(".png") if args.json and fleet_mode else None)
     for path in (args.json, plot):
@@ -222,21 +196,21 @@ def cmd_evaluate(args) -> int:
     if not fleet_mode:
         results = {}
         for name, ckpt in ckpts.items():
-            metrics = api.test(ckpt.model, task, args.seed, args.trials)
+            metrics = training.test_design(ckpt.model, task, args.seed, args.trials, info=ckpt.info)
             results[name] = {"checkpoint": paths[name], "task": args.task, "seed": args.seed,
                              "info": {k: ckpt.info.get(k) for k in ("task", "method", "seed")}, **metrics}
             print(json.dumps({"design": name, **metrics}))
         if args.json:
             _write_json(args.json, next(iter(results.values())) if len(results) == 1 else results)
         return 0
-    report = api.fleet_report({name: c.model for name, c in ckpts.items()}, task, seed=args.seed,
-                              trials=args.trials, chips=args.chips or 100, mismatch=args.mismatch,
-                              profile=args.profile, quant_bits=args.quant_bits,
-                              quant_matrices=tuple(m.strip() for m in args.quant_matrices.split(",") if m.strip()),
-                              noise=args.noise, dead=args.dead,
-                              dead_select=args.dead_select, gain_refit=args.gain_refit,
-                              ads_compensation=args.ads_compensation,
-                              yield_threshold=args.yield_threshold, chunk=args.chunk, plot=plot)
+    report = fleet_report({name: c.model for name, c in ckpts.items()}, task, seed=args.seed,
+                          trials=args.trials, chips=args.chips or 100, mismatch=args.mismatch,
+                          profile=args.profile, quant_bits=args.quant_bits,
+                          quant_matrices=tuple(m.strip() for m in args.quant_matrices.split(",") if m.strip()),
+                          noise=args.noise, dead=args.dead,
+                          dead_select=args.dead_select, gain_refit=args.gain_refit,
+                          ads_compensation=args.ads_compensation,
+                          yield_threshold=args.yield_threshold, chunk=args.chunk, plot=plot)
     print(report["table"])
     for c in report["comparisons"]:
         print(f"paired Wilcoxon {c['a']} vs {c['b']} [{c['sweep']} {c['level']:g}]: median {c['median_a']:.3f} vs "

@@ -36,20 +36,16 @@ An experiment file is TOML (read with :mod:`tomllib`)::
 
 Every design may set ``evaluate = false`` (train only, e.g. a teacher named by ads/force
 designs) and ``train_seed = S`` (train it once, from seed ``S``, and give that one design to every
-seed: the paper's single teacher shared by all instances). Options per method (anything else is an
-error): ``teacher``: steps, hidden; ``bptt``: steps, hidden, robust, robust_profile, robust_level,
-robust_chips; ``ads``: steps, epochs, n, no_fast, teacher, eta, k0, parallel; ``force``: steps,
-epochs, n, teacher; ``reservoir``: steps, n. ``steps`` means optimiser steps (teacher, bptt),
-trials of one training epoch (ads, force: ``epochs`` of them; XOR: default 1 when ``steps`` is
-set, else the recipe's epochs of 500 trials, 20 by default; wake-phrase: 5 epochs by default, an ADS
-epoch being the fixed training set unless ``steps`` is set) or training trials (reservoir).
-ADS options ``eta`` (learning rate), ``k0`` (initial feedback gain) and ``parallel`` (``P > 1``:
-the ``"parallel"`` rule of :mod:`spikefleet.train.ads`, ``P`` samples learned concurrently)
-override the task's recipe (:func:`spikefleet.train.wakephrase.ads_config`).
-
-Tasks: ``xor`` (options: the fields of ``XorConfig``) and ``wakephrase`` (options ``source``,
-``preset``, ``keyword``, ``n_train``, ``n_validation``; the study of
-``experiments/network-ads.toml``, trained by :mod:`spikefleet.train.wakephrase`).
+seed: the paper's single teacher shared by all instances). Its other keys are the options its
+method declares (:mod:`spikefleet.train.registry`; anything else is an error); each method module
+under :mod:`spikefleet.train.methods` lists them and what they mean for it (``steps``: optimiser
+steps of teacher and bptt, samples per epoch of ads and force, training samples of the reservoir,
+full-batch epochs of dynapse2). Tasks: every registered task whose designs the listed methods train
+(:mod:`spikefleet.tasks.registry`): ``xor`` (options: the fields of ``XorConfig``), ``wakephrase``
+(``source``, ``preset``, ``keyword``, ``n_train``, ``n_validation``) and ``frozen-noise`` (the
+fields of ``FrozenNoiseConfig``; method ``dynapse2``). ``plugins = ["module", ...]`` names modules
+to import first, which register methods or tasks of one's own (modules outside spikefleet that
+define the methods and task in use are added to the canonical form, so that workers load them).
 
 Validation is strict: unknown keys, wrong types and out-of-range values raise
 :class:`ExperimentSpecError` naming the file, the key path, what was expected, what was got and
@@ -64,18 +60,16 @@ take two thirds of the 10-minute budget of the default run on 2 cores; 2,000 tri
 accuracy of 0.985 (the teacher: 1.000). Use ``steps = 10000`` (or leave ``steps`` out for the
 full 20-epoch recipe) for the paper's protocol.
 
-Cost of the default (measured 2026-11-23, CPU seconds of the worker processes): 877 CPU-seconds
-in all: teacher 39, ADS 87, BPTT 100, noise-injected BPTT 152, the fleet evaluation of ADS (N =
-320; 100 chips × 100 trials × 1,000 steps) 131-136 per non-zero mismatch level, every other unit
-≤ 18. With 2 workers that is about 7.5 minutes on 2 otherwise idle cores (20 minutes of wall time
-on a shared machine with a load of 5-8). Trials per chip were 200 until then (about 1,200
-CPU-seconds, 10-11 minutes).
+Cost of the default (measured 2026-11-23, CPU seconds of the worker processes): 877 in all
+(teacher 39, ADS 87, BPTT 100, noise-injected BPTT 152, the fleet evaluation of ADS 131-136 per
+non-zero mismatch level, every other unit ≤ 18): about 7.5 minutes with 2 workers on 2 idle cores.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -83,25 +77,20 @@ from pathlib import Path
 from typing import Any, Optional
 
 from spikefleet.errors import ConfigError, shown
+from spikefleet.fleet.mismatch import get_profile
+from spikefleet.io import parse_toml, read_text
+from spikefleet.tasks import get_task
+from spikefleet.tasks.registry import TASKS
+from spikefleet.train.methods.base import Option, OptionError
+from spikefleet.train.registry import METHODS, TEACHER_METHOD, all_options, get_method
 
 __all__ = ["ExperimentSpec", "MethodSpec", "FleetSpec", "PerturbationSpec", "ExperimentSpecError",
-           "load_experiment", "parse_experiment", "parse_experiment_text", "default_experiment", "DEFAULT_TOML",
-           "METHOD_OPTIONS"]
+           "load_experiment", "parse_experiment", "parse_experiment_text", "default_experiment", "DEFAULT_TOML"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _NAME_RULE = "a name of 1-64 letters, digits, '-', '_' or '.' (starting with a letter or digit)"
-
-#: options each method accepts besides ``name`` and ``method``
-METHOD_OPTIONS = {
-    "teacher": ("steps", "hidden", "train_seed"),
-    "bptt": ("steps", "hidden", "robust", "robust_profile", "robust_level", "robust_chips", "train_seed"),
-    "ads": ("steps", "epochs", "n", "no_fast", "teacher", "train_seed", "eta", "k0", "parallel"),
-    "force": ("steps", "epochs", "n", "teacher", "train_seed"),
-    "reservoir": ("steps", "n", "train_seed"),
-}
-#: tasks experiment files can run (frozen-noise has its own study: python -m spikefleet.studies.frozen_noise)
-EXPERIMENT_TASKS = ("xor", "wakephrase")
-_ROBUST_KINDS = ("none", "noise", "adversarial")
+#: keys of every design besides its method's options
+_DESIGN_KEYS = ("name", "method", "evaluate", "train_seed")
 _DEFAULT_QUANT_MATRICES = ("w_in", "w_rec", "w_out", "w_feedback")
 
 DEFAULT_TOML = """\
@@ -145,41 +134,47 @@ def _fail(source: str, path: str, expected: str, got: Any, fix: str) -> None:
     raise ExperimentSpecError(f"{source}: {path}: expected {expected}, got {text}; {fix}")
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
-
-
 @dataclass(frozen=True)
 class MethodSpec:
-    """One design: a training method and its options (``None`` = the recipe's default)."""
+    """One design: its name, its training method and the options given for it.
+
+    ``options`` holds the method's options as ``(key, value)`` pairs (those given in the file);
+    every option of the method also reads as an attribute (``design.steps``), ``None`` or the
+    option's declared default when not given.
+    """
 
     name: str
     method: str
-    steps: Optional[int] = None
-    hidden: Optional[int] = None
-    robust: str = "none"
-    robust_profile: str = "uniform"
-    robust_level: float = 0.2
-    robust_chips: int = 4
-    n: Optional[int] = None
-    no_fast: bool = False
-    teacher: Optional[str] = None
+    options: tuple = ()
     evaluate: bool = True  # False: train only (e.g. a teacher), no fleet evaluation
-    epochs: Optional[int] = None  # ads/force: passes of `steps` fresh trials
     train_seed: Optional[int] = None  # train once from this seed and use it for every experiment seed
-    eta: Optional[float] = None  # ads: learning rate of the slow weights (per sample and step)
-    k0: Optional[float] = None  # ads: initial error-feedback gain of the step schedule
-    parallel: Optional[int] = None  # ads: concurrent samples of the 'parallel' rule (1 = the online rule)
+
+    def __getattr__(self, key):
+        if key.startswith("_") or key in ("options", "method"):
+            raise AttributeError(key)
+        given = dict(self.options)
+        if key in given:
+            return given[key]
+        option = all_options().get(key)
+        if option is None:
+            raise AttributeError(f"MethodSpec has no option {key!r}")
+        own = METHODS[self.method].option(key) if self.method in METHODS else None
+        return None if own is None else own.default
+
+    @property
+    def teacher(self) -> Optional[str]:
+        return dict(self.options).get("teacher")
 
     def to_dict(self) -> dict:
+        """Canonical form: the given options plus the defaults that options declare."""
         d = {"name": self.name, "method": self.method, "evaluate": self.evaluate}
-        for key in METHOD_OPTIONS[self.method]:
-            if getattr(self, key) is not None:  # None = the recipe's default
-                d[key] = getattr(self, key)
+        given = dict(self.options)
+        for option in get_method(self.method).all_options:
+            value = given.get(option.name, option.default)
+            if value is not None:
+                d[option.name] = value
+        if self.train_seed is not None:
+            d["train_seed"] = self.train_seed
         return d
 
 
@@ -224,6 +219,7 @@ class ExperimentSpec:
     perturbations: PerturbationSpec = field(default_factory=PerturbationSpec)
     output: Optional[str] = None
     source: str = "<memory>"
+    plugins: tuple = ()  # modules that register the methods/tasks used here (imported before validation)
 
     def to_dict(self) -> dict:
         """Canonical JSON-ready form (a valid input to :func:`parse_experiment`)."""
@@ -234,6 +230,8 @@ class ExperimentSpec:
              "perturbations": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()}}
         if self.output is not None:
             d["output"] = self.output
+        if self.plugins:
+            d["plugins"] = list(self.plugins)
         return d
 
     def hash(self) -> str:
@@ -243,14 +241,14 @@ class ExperimentSpec:
         return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
     def designs(self) -> tuple:
-        """Every design to train, teacher first: the listed methods plus the implicit ``teacher``
-        when an ads/force design names none."""
+        """Every design to train, teachers first: the listed methods plus the implicit ``teacher``
+        (method ``teacher``, recipe defaults) when a design whose method needs a teacher names none."""
         extra = ()
         named = any(m.name == "teacher" for m in self.methods)  # an explicit design called "teacher" is it
-        if not named and any(m.method in ("ads", "force") and m.teacher is None for m in self.methods):
-            extra = (MethodSpec(name="teacher", method="teacher", evaluate=False),)
+        if not named and any(get_method(m.method).needs_teacher and m.teacher is None for m in self.methods):
+            extra = (MethodSpec(name="teacher", method=TEACHER_METHOD, evaluate=False),)
         designs = extra + tuple(self.methods)
-        return tuple(sorted(designs, key=lambda m: m.method != "teacher"))
+        return tuple(sorted(designs, key=lambda m: m.method != TEACHER_METHOD))
 
     def train_seed(self, design_name: str, seed: int) -> int:
         """The seed whose training unit provides design ``design_name`` to experiment seed ``seed``
@@ -259,20 +257,23 @@ class ExperimentSpec:
         return seed if design.train_seed is None else design.train_seed
 
     def teacher_of(self, design: MethodSpec) -> Optional[str]:
-        if design.method not in ("ads", "force"):
+        """The name of the teacher design of ``design`` (``None`` for a method without a teacher)."""
+        if not get_method(design.method).needs_teacher:
             return None
         return design.teacher or "teacher"
 
     def make_task(self):
-        from spikefleet.tasks import get_task
-        from spikefleet.tasks.registry import TASKS
+        """The task object of this experiment (with its ``[task]`` options)."""
+        return _make_task(self.task, self.task_config)
 
-        config_cls = _task_config_class(TASKS[self.task])
-        if not self.task_config:
-            return get_task(self.task)
-        if config_cls is TASKS[self.task]:
-            return get_task(self.task, **dict(self.task_config))
-        return get_task(self.task, config=config_cls(**dict(self.task_config)))
+
+def _make_task(name: str, task_config: tuple):
+    config_cls = _task_config_class(TASKS[name])
+    if not task_config:
+        return get_task(name)
+    if config_cls is TASKS[name]:
+        return get_task(name, **dict(task_config))
+    return get_task(name, config=config_cls(**dict(task_config)))
 
 
 def _task_config_class(task_cls):
@@ -300,16 +301,13 @@ class _Reader:
         return value
 
     def num(self, value, path, lo=None, hi=None, *, integer=False, what=None):
-        ok = _is_int(value) if integer else _is_num(value)
-        if ok and lo is not None and value < lo:
-            ok = False
-        if ok and hi is not None and value > hi:
-            ok = False
-        if not ok:
-            rng = f" in [{lo}, {hi}]" if hi is not None else (f" >= {lo}" if lo is not None else "")
-            what = what or (f"an integer{rng}" if integer else f"a number{rng}")
-            _fail(self.source, path, what, value, f"set {path} to {what}")
-        return value if integer else float(value)
+        return self.option(Option(path, "int" if integer else "number", "", lo=lo, hi=hi, what=what), value, path)
+
+    def option(self, option: Option, value, path):
+        try:
+            return option.validate(value)
+        except OptionError as exc:
+            _fail(self.source, path, exc.expected, value, exc.fix or f"set {path} to {exc.expected}")
 
     def string(self, value, path, choices=None):
         if not isinstance(value, str) or (choices is not None and value not in choices):
@@ -336,65 +334,64 @@ class _Reader:
         return out
 
 
-def _method(r: _Reader, value, path: str) -> MethodSpec:
-    from spikefleet.fleet.mismatch import get_profile
-
-    r.table(value, path, ("name", "method", "evaluate")
-            + tuple(sorted({o for v in METHOD_OPTIONS.values() for o in v})), ("name", "method"))
+def _method(r: _Reader, value, path: str, task) -> MethodSpec:
+    """One ``[[methods]]`` table: its keys are checked against the method's declared options."""
+    r.table(value, path, _DESIGN_KEYS + tuple(sorted(all_options())), ("name", "method"))
     name = r.name(value["name"], f"{path}.name")
-    method = r.string(value["method"], f"{path}.method", tuple(METHOD_OPTIONS))
-    for key in value:
-        if key not in ("name", "method", "evaluate") and key not in METHOD_OPTIONS[method]:
-            _fail(r.source, f"{path}.{key}", f"an option of method {method!r}: {list(METHOD_OPTIONS[method])}",
+    method = get_method(r.string(value["method"], f"{path}.method", tuple(METHODS)))
+    keys = [o.name for o in method.all_options]
+    options = {}
+    for key, given in value.items():
+        if key in _DESIGN_KEYS:
+            continue
+        option = method.option(key)
+        if option is None:
+            _fail(r.source, f"{path}.{key}", f"an option of method {method.name!r}: {list(_DESIGN_KEYS[2:]) + keys}",
                   f"<{key!r}>", f"remove {key!r} from design {name!r}")
+        if option.kind == "design":
+            options[key] = r.name(given, f"{path}.{key}")
+            continue
+        options[key] = r.option(option, given, f"{path}.{key}")
     kw = {}
-    for key in ("steps", "hidden", "n", "robust_chips", "epochs", "parallel"):
-        if key in value:
-            kw[key] = r.num(value[key], f"{path}.{key}", 1, integer=True, what="a positive integer")
-    if "eta" in value:
-        kw["eta"] = r.num(value["eta"], f"{path}.eta", 0.0, 1.0, what="a learning rate in (0, 1]")
-        if kw["eta"] == 0.0:
-            _fail(r.source, f"{path}.eta", "a learning rate in (0, 1]", value["eta"], "use e.g. 1e-6")
-    if "k0" in value:
-        kw["k0"] = r.num(value["k0"], f"{path}.k0", 0.0, what="a feedback gain >= 0")
     if "train_seed" in value:
         kw["train_seed"] = r.num(value["train_seed"], f"{path}.train_seed", 0, 2**32 - 1, integer=True,
                                  what="a non-negative integer")
-    if "robust" in value:
-        kw["robust"] = r.string(value["robust"], f"{path}.robust", _ROBUST_KINDS)
-    if "robust_level" in value:
-        kw["robust_level"] = r.num(value["robust_level"], f"{path}.robust_level", 0.0, 1.0)
-    if "robust_profile" in value:
-        kw["robust_profile"] = r.string(value["robust_profile"], f"{path}.robust_profile")
-        try:
-            get_profile(kw["robust_profile"], 0.1)
-        except (ConfigError, OSError, ValueError) as exc:
-            _fail(r.source, f"{path}.robust_profile", "a built-in profile name or a .toml/.json profile file",
-                  kw["robust_profile"], f"fix it ({exc})")
     if "evaluate" in value:
         kw["evaluate"] = r.boolean(value["evaluate"], f"{path}.evaluate")
-    if "no_fast" in value:
-        kw["no_fast"] = r.boolean(value["no_fast"], f"{path}.no_fast")
-    if "teacher" in value:
-        kw["teacher"] = r.name(value["teacher"], f"{path}.teacher")
-    spec = MethodSpec(name=name, method=method, **kw)
-    if spec.parallel and spec.parallel > 1 and spec.steps is not None and spec.steps % spec.parallel:
-        _fail(r.source, f"{path}.steps", f"a multiple of parallel = {spec.parallel} (whole groups of concurrent "
-              "samples)", spec.steps, f"use {max(spec.parallel, spec.steps - spec.steps % spec.parallel)}")
-    if spec.robust == "noise" and 32 % spec.robust_chips:
-        _fail(r.source, f"{path}.robust_chips", "a divisor of the batch size 32", spec.robust_chips,
-              "use 1, 2, 4, 8, 16 or 32")
-    return spec
+    problem = method.check(task, options)
+    if problem is not None:
+        key, expected, got, fix = problem
+        _fail(r.source, f"{path}.{key}", expected, got, fix)
+    return MethodSpec(name=name, method=method.name, options=tuple(sorted(options.items())), **kw)
+
+
+def _load_plugins(r: _Reader, value) -> tuple:
+    """Import the modules of ``plugins = [...]`` (each registers methods or tasks when imported)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        _fail(r.source, "plugins", "a list of module names", value, "write e.g. `plugins = [\"mypackage.methods\"]`")
+    for i, name in enumerate(value):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            _fail(r.source, f"plugins[{i}]", "an importable module that registers methods or tasks", name,
+                  f"check the name and that the module is on the Python path ({exc})")
+    return tuple(value)
+
+
+def _plugins_of(given: tuple, task, methods) -> tuple:
+    """``given`` plus the modules outside spikefleet that define the task and the methods in use (so
+    that workers, which parse the spec afresh, register them too)."""
+    found = [type(task).__module__] + [get_method(m.method).train.__module__ for m in methods]
+    extra = [m for m in found if m.split(".")[0] != "spikefleet"]
+    return tuple(dict.fromkeys(list(given) + extra))
 
 
 def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
     """Validate a parsed TOML/JSON mapping; raises :class:`ExperimentSpecError`."""
-    from spikefleet.fleet.mismatch import get_profile
-    from spikefleet.tasks.registry import TASKS
-
     r = _Reader(source)
-    r.table(data, "", ("name", "task", "seeds", "methods", "fleet", "perturbations", "output"),
+    r.table(data, "", ("name", "task", "seeds", "methods", "fleet", "perturbations", "output", "plugins"),
             ("name", "task", "methods"))
+    plugins = _load_plugins(r, data.get("plugins", []))
     name = r.name(data["name"], "name")
     task_value, task_config = data["task"], ()
     if isinstance(task_value, dict):
@@ -402,20 +399,16 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
             _fail(source, "task.name", f"one of {sorted(TASKS)}", "<missing>", "add `name = \"xor\"` under [task]")
         task_name = r.string(task_value["name"], "task.name", tuple(TASKS))
         config_cls = _task_config_class(TASKS[task_name])
-        fields = getattr(TASKS[task_name], "experiment_options", None) or tuple(
-            f.name for f in dataclasses.fields(config_cls))
+        fields = TASKS[task_name].experiment_options or tuple(f.name for f in dataclasses.fields(config_cls))
         r.table(task_value, "task", ("name",) + fields, ("name",))
         task_config = tuple(sorted((k, v) for k, v in task_value.items() if k != "name"))
         try:
-            task_options = config_cls(**dict(task_config))
+            task = _make_task(task_name, task_config)
         except (ConfigError, TypeError, ValueError) as exc:
             _fail(source, "task", f"valid {config_cls.__name__} fields", dict(task_config), f"fix the value ({exc})")
     else:
         task_name = r.string(task_value, "task", tuple(TASKS))
-        task_options = _task_config_class(TASKS[task_name])()
-    if task_name not in EXPERIMENT_TASKS:
-        _fail(source, "task", f"one of {list(EXPERIMENT_TASKS)} (frozen-noise has its own study, "
-              "python -m spikefleet.studies.frozen_noise)", task_name, "set task = \"xor\" or \"wakephrase\"")
+        task = get_task(task_name)
     seeds = data.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds:
         _fail(source, "seeds", "a non-empty list of non-negative integers", seeds, "write e.g. `seeds = [0, 1]`")
@@ -426,31 +419,27 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
     if not isinstance(methods_value, list) or not methods_value:
         _fail(source, "methods", "a non-empty array of tables", methods_value,
               "add a [[methods]] table with name and method per design")
-    methods = tuple(_method(r, m, f"methods[{i}]") for i, m in enumerate(methods_value))
+    methods = tuple(_method(r, m, f"methods[{i}]", task) for i, m in enumerate(methods_value))
+    kinds = {get_method(m.method).model for m in methods}
+    usable = [t for t, cls in TASKS.items() if all(get_method(m.method).supports(cls) for m in methods)]
+    if not all(get_method(m.method).supports(task) for m in methods):
+        listed = ", ".join(dict.fromkeys(m.method for m in methods))
+        fix = (f"choose another task, or methods that train {task.default_model} designs for {task_name!r}"
+               if len(kinds) == 1 else "do not mix methods of different neuron models in one experiment")
+        _fail(source, "task", f"one of {usable} (the tasks of methods {listed})", task_name, fix)
     names = [m.name for m in methods]
     for i, m in enumerate(methods):
         if names.index(m.name) != i:
             _fail(source, f"methods[{i}].name", "a name not used by another design", m.name, "rename one of them")
     by_name = {m.name: m for m in methods}
     for i, m in enumerate(methods):
-        if m.teacher is not None and (m.teacher not in by_name or by_name[m.teacher].method != "teacher"):
+        if m.teacher is not None and (m.teacher not in by_name or by_name[m.teacher].method != TEACHER_METHOD):
             _fail(source, f"methods[{i}].teacher", "the name of a design with method = \"teacher\"", m.teacher,
                   "add that design or remove the option (an implicit teacher is trained then)")
-    if "teacher" in by_name and by_name["teacher"].method != "teacher" and any(
-            m.method in ("ads", "force") and m.teacher is None for m in methods):
+    if "teacher" in by_name and by_name["teacher"].method != TEACHER_METHOD and any(
+            get_method(m.method).needs_teacher and m.teacher is None for m in methods):
         _fail(source, "methods", "no design named 'teacher' unless its method is \"teacher\" (the implicit teacher "
               "of ads/force is called so)", "teacher", "rename that design or set `teacher = ...` on ads/force")
-    for i, m in enumerate(methods):  # the parallel rule learns whole groups: check the default epoch length too
-        if m.method == "ads" and (m.parallel or 1) > 1 and m.steps is None:
-            if task_name == "wakephrase":
-                per_epoch, what = task_options.n_train, "task.n_train"
-            else:
-                from spikefleet.models.ads import ADSConfig
-
-                per_epoch, what = ADSConfig().trials_per_epoch, "the default epoch of 500 trials"
-            if per_epoch % m.parallel:
-                _fail(source, f"methods[{i}].parallel", f"a divisor of {what} = {per_epoch} (or set steps)",
-                      m.parallel, "set steps to a multiple of parallel or choose another parallel")
     fv = r.table(data.get("fleet", {}), "fleet", ("chips", "trials", "chunk", "yield_threshold"))
     fleet = FleetSpec(
         chips=r.num(fv.get("chips", 100), "fleet.chips", 1, integer=True, what="a positive integer"),
@@ -488,20 +477,17 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
     if output is not None:
         output = r.string(output, "output")
     return ExperimentSpec(name=name, task=task_name, methods=methods, seeds=seeds, task_config=task_config,
-                          fleet=fleet, perturbations=pert, output=output, source=source)
+                          fleet=fleet, perturbations=pert, output=output, source=source,
+                          plugins=_plugins_of(plugins, task, methods))
 
 
 def parse_experiment_text(text: str, source: str = "<memory>") -> ExperimentSpec:
     """Parse and validate TOML text (``source`` names it in error messages)."""
-    from spikefleet.io import parse_toml
-
     return parse_experiment(parse_toml(text, source, ExperimentSpecError), source)
 
 
 def load_experiment(path: str | Path) -> ExperimentSpec:
     """Read and validate an experiment file."""
-    from spikefleet.io import read_text
-
     path = Path(path)
     return parse_experiment_text(read_text(path, "experiment file", ExperimentSpecError), str(path))
 

@@ -11,7 +11,7 @@ Per chip (all trials of the batch):
 * ``accuracy`` — the task's decision rule on ``gain · y`` against the true labels;
 * ``mse`` — mean over trials, time and outputs of ``(gain · y − target)²`` (unsmoothed);
 * ``rate_hz`` — mean firing rate per neuron (spiking networks; 0 for rate networks);
-* the task's own metrics, if it defines ``extra_metrics_jax`` (e.g. frozen noise: ``margin``);
+* the task's own metrics (:meth:`~spikefleet.tasks.base.Task.metrics_jax`, e.g. frozen noise: ``margin``);
 * ``agreement`` — with ``reference_labels`` (e.g. the teacher's decisions, the label Network ADS
   and FORCE are scored against in the paper): the fraction of trials decided as the reference.
 
@@ -34,6 +34,7 @@ from spikefleet.simulate import simulate_batch, trace_names
 from spikefleet.fleet.chip import Condition, _vary, prepare
 from spikefleet.fleet.noise import add_input_noise
 from spikefleet.fleet.stats import summarize
+from spikefleet.tasks.base import Task
 
 __all__ = ["FleetResult", "evaluate_fleet", "fleet_outputs", "fit_gain", "METRICS"]
 
@@ -105,7 +106,7 @@ def _fleet_metrics(prepared, condition, task, keys, index, inputs, targets, labe
         decisions = task.decide_jax(outputs)
         correct = jnp.sum(decisions == labels)  # exact count; divided in float64 on the host
         mse = _time_sum((outputs - targets) ** 2)  # [trials, O]; averaged on the host (chunk-invariant)
-        extra = task.extra_metrics_jax(outputs, labels) if hasattr(task, "extra_metrics_jax") else {}
+        extra = dict(task.metrics_jax(outputs, labels))
         if reference is not None:
             extra["agreement"] = jnp.sum(decisions == reference)
         return {"accuracy": correct, "mse": mse, "rate_hz": rate, **extra}
@@ -118,7 +119,8 @@ def _check(task, batch, condition, run_key):
     if condition.needs_run_key and run_key is None:
         raise ConfigError(f"run_key: the condition '{condition.describe()}' has runtime noise; pass run_key "
                           "(e.g. --seed on the command line)")
-    expect(hasattr(task, "decide_jax"), "task", "a task with a JAX decision rule (decide_jax)", type(task).__name__)
+    expect(isinstance(task, Task), "task", "a task (spikefleet.tasks.base.Task, with a JAX decision rule decide_jax)",
+           type(task).__name__)
 
 
 def evaluate_fleet(design, task, batch, chip_keys, condition: Condition = Condition(), *, run_key=None,
@@ -140,7 +142,7 @@ def evaluate_fleet(design, task, batch, chip_keys, condition: Condition = Condit
     metrics = {name: np.asarray(value).reshape(-1)[:n].astype(np.float64) for name, value in out.items()}
     metrics["mse"] = sq.reshape(-1, sq.shape[-2] * sq.shape[-1])[:n].sum(axis=1) / np.prod(batch.targets.shape)
     metrics["accuracy"] = metrics["accuracy"] / batch.inputs.shape[0]
-    directions = {**METRICS, **dict(getattr(task, "extra_metric_directions", ()))}
+    directions = {**METRICS, **dict(task.metric_directions)}
     if reference_labels is not None:
         metrics["agreement"] = metrics["agreement"] / batch.inputs.shape[0]
         directions["agreement"] = True

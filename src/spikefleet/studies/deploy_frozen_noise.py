@@ -36,7 +36,7 @@ from spikefleet.hardware.dynapse2.config import HardwareConfig, deploy
 from spikefleet.hardware.dynapse2.reverse import network_from_config, recover
 from spikefleet.io import atomic_write_text, write_json
 from spikefleet.tasks import get_task
-from spikefleet.train.api import test
+from spikefleet.train.design import test_design as test
 
 __all__ = ["LIMITS", "LEVELS", "run_one", "format_table", "run_study"]
 

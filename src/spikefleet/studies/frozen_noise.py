@@ -28,7 +28,7 @@ from spikefleet.fleet.evaluate import evaluate_fleet
 from spikefleet.fleet.mismatch import get_profile
 from spikefleet.io import atomic_write_text, write_json
 from spikefleet.tasks import get_task
-from spikefleet.train.api import test
+from spikefleet.train.design import test_design as test
 from spikefleet.train.dynapse2 import DynapSE2TrainConfig, train_dynapse2
 
 __all__ = ["run_one", "run_e7c", "format_e7c", "run_study"]

@@ -47,7 +47,7 @@ from spikefleet.io import atomic_write_text, write_json
 from spikefleet.seeds import seed_stream
 from spikefleet.tasks import get_task
 from spikefleet.models.ads import ADSNetwork
-from spikefleet.train.api import train_and_test
+from spikefleet.train.design import train_and_test
 from spikefleet.train.objectives import Robustness
 
 __all__ = ["DESIGNS", "SWEEPS", "load_or_train", "run", "format_tables", "run_study"]
@@ -95,7 +95,7 @@ def load_or_train(directory: Path, seed: int, *, designs=tuple(DESIGNS), progres
         if "fast" in options:
             kwargs["fast"] = options["fast"]
         if "robust" in options:
-            kwargs["robustness"] = Robustness("noise", get_profile("uniform", options["robust"]))
+            kwargs.update(robust="noise", robust_profile="uniform", robust_level=options["robust"])
         out = train_and_test(task, method, seed, **kwargs)
         checkpoint.save(path, out.model, out.info)
         models[name] = out.model

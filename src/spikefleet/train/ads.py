@@ -31,7 +31,7 @@ blocks of ``K = 50`` steps and then receives the sum of the online updates of al
 steps of the block, ``Ω^s ← Ω^s + η mask∘Σ_b Σ_t r_b[t] ε_b[t]ᵀ``. ``k`` and ``η`` of a group
 are those of its first sample. One simulation of width ``P`` costs about as much as one sample
 on vector hardware, so a training budget of thousands of 5 s samples (the paper's Hey Snips
-schedule) becomes affordable (:mod:`spikefleet.train.wakephrase`).
+schedule) becomes affordable (:mod:`spikefleet.train.presets`).
 
 Schedules (§8): ``k`` constant (XOR, k = 75) or the §8.2 step schedule (``Δk = k0/8``,
 ``n_b = ⌊(k0 − Δk)/Δk⌋ + 1``, ``L = ⌊n_iter/n_b⌋``, ``k_i = max(k0 − Δk ⌊i/L⌋, Δk)``); ``η``

@@ -56,12 +56,15 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 from spikefleet.errors import ConfigError, expect, is_finite_number
+from spikefleet.evaluation import run_outputs
+from spikefleet.tasks.base import Task
 from spikefleet.tasks.wakephrase import synth as syn
+from spikefleet.tasks.wakephrase.datasets import FixedSets, WakePhraseBatch, dataset
 from spikefleet.tasks.wakephrase.filterbank import LEVEL_RMS, FilterbankConfig, front_end, normalize_level
 from spikefleet.tasks.xor import smooth_output
 
 __all__ = ["GENERATOR_VERSION", "SPLITS", "DEFAULT_SIZES", "PRESETS", "RULES", "WakePhraseConfig", "Corpus",
-           "WakePhraseBatch", "preset", "sample_key", "synthesize", "generate", "target_bump", "integrals", "decide",
+           "preset", "sample_key", "synthesize", "generate", "target_bump", "integrals", "decide",
            "decide_jax", "fit_boundary", "decide_teacher", "decide_teacher_jax", "accuracy", "WakePhraseTask",
            "calibrate_teacher"]
 
@@ -213,15 +216,6 @@ def synthesize(n: int, seed: int = 0, split: str = "train", config: WakePhraseCo
     return (corpus, (cat(4), cat(5))) if components else corpus
 
 
-class WakePhraseBatch(NamedTuple):
-    """Wake-phrase samples: filterbank envelopes, targets, labels and per-sample metadata."""
-
-    inputs: np.ndarray  # [n, 5000, 16] float32 filterbank envelopes
-    targets: np.ndarray  # [n, 5000, 1] float32
-    labels: np.ndarray  # [n] int32
-    meta: tuple  # per-sample metadata dicts
-
-
 def generate(n: int, seed: int = 0, split: str = "train", config: WakePhraseConfig | str = "default", *,
              start: int = 0) -> WakePhraseBatch:
     """:func:`synthesize` followed by the front end: a training-ready batch."""
@@ -301,7 +295,7 @@ def accuracy(y, labels, boundary: float | None = None) -> float:
 
 # ---------------------------------------------------------------------------------------- task
 @dataclass(frozen=True)
-class WakePhraseTask:
+class WakePhraseTask(Task):
     """Wake-phrase detection task (``n_in = 16``, ``n_out = 1``, dt = 1 ms).
 
     ``source``: ``"synthetic"`` or a WAV folder path (:mod:`.wav`; ``keyword`` names the wake
@@ -311,7 +305,13 @@ class WakePhraseTask:
     judges (the validation score of model selection for a design whose boundary is fitted on the
     same validation set afterwards); it has no label-free :meth:`decide`.
     ``n_train`` / ``n_validation``: sizes of the fixed training and validation sets experiment
-    files use (:mod:`spikefleet.train.wakephrase`).
+    files use (:mod:`spikefleet.tasks.wakephrase.datasets`).
+
+    As an experiment task (:class:`~spikefleet.tasks.base.Task`): fixed training, validation and
+    test sets per seed (:mod:`.datasets`); training draws from split ``"train"`` with the teacher
+    rule; every spiking design gets its own integral-rule boundary fitted on the validation set
+    (:meth:`fit_decision`, recorded as ``boundary``) and is judged by it (:meth:`judge`), the
+    teacher by the teacher rule.
     """
 
     source: str = "synthetic"
@@ -385,6 +385,42 @@ class WakePhraseTask:
         """This task with the integral rule and ``B`` fitted on validation ``(outputs, labels)``."""
         return replace(self, rule="integral", boundary=fit_boundary(outputs, labels))
 
+    # ------------------------------------------------------------------ experiment interface
+    @property
+    def trial_steps(self) -> int:
+        return T_STEPS
+
+    def rule_info(self) -> dict:
+        return {"rule": self.rule}
+
+    def test_set(self, trials: int, seed: int, cache_dir=None) -> WakePhraseBatch:
+        return dataset(self, "test", trials, seed, cache_dir, version=GENERATOR_VERSION)
+
+    def training_data(self, seed: int, cache_dir=None) -> FixedSets:
+        return FixedSets(self, seed, cache_dir, version=GENERATOR_VERSION)
+
+    def training_task(self) -> "WakePhraseTask":
+        """Training draws from split ``"train"`` and scores with the teacher rule."""
+        return replace(self, split="train", rule="teacher")
+
+    def selection_task(self) -> "WakePhraseTask":
+        """Rule ``"integral-fit"``: a design is selected on the integral rule with ``B`` fitted on the
+        very validation outputs (the teacher rule kept untrained networks, whose random outputs cross
+        0.7 more often than a trained one's)."""
+        return replace(self, rule="integral-fit")
+
+    def fit_decision(self, model, validation) -> dict:
+        """``{"boundary": B}``: the integral-rule boundary of ``model`` fitted on ``validation``."""
+        outputs, _ = run_outputs(model, validation.inputs, chunk=32)
+        return {"boundary": fit_boundary(outputs, validation.labels)}
+
+    def judge(self, info: dict) -> "WakePhraseTask":
+        """The integral rule with the design's ``boundary``, or the teacher rule for a design without one."""
+        boundary = info.get("boundary")
+        if boundary is None:
+            return replace(self, rule="teacher")
+        return replace(self, rule="integral", boundary=float(boundary))
+
 
 # -------------------------------------------------------------------------------- calibration
 def _by_kind(pred: np.ndarray, batch) -> dict:
@@ -411,7 +447,7 @@ def calibrate_teacher(preset_name: str = "default", *, source: str = "synthetic"
     import jax
     import jax.numpy as jnp
 
-    from spikefleet.evaluation import evaluate_model, run_outputs
+    from spikefleet.evaluation import evaluate_model
     from spikefleet.models.rate import RateConfig, init_rate
     from spikefleet.train.loop import FitConfig, fit
 
@@ -428,8 +464,8 @@ def calibrate_teacher(preset_name: str = "default", *, source: str = "synthetic"
         sel = order[(step - 1) * batch_size: step * batch_size]
         return x_tr[sel], y_tr[sel]
 
-    from spikefleet.train.wakephrase import _teacher_project as project
-    from spikefleet.train.wakephrase import teacher_loss as loss
+    from spikefleet.train.presets import wakephrase_teacher_loss as loss
+    from spikefleet.train.presets import wakephrase_teacher_project as project
 
     t1 = time.perf_counter()
     cfg = FitConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate, eval_every=eval_every)

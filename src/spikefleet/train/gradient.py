@@ -1,6 +1,7 @@
-"""Training recipes: a task + a method -> a trained design with its metadata.
+"""The gradient recipes (rate teacher, LIF BPTT) and their shared fit: a task + a recipe -> a design.
 
-Methods here:
+The methods ``teacher`` and ``bptt`` (:mod:`spikefleet.train.methods.teacher`,
+:mod:`spikefleet.train.methods.bptt`) train through :func:`train`. Recipes here:
 
 * ``teacher`` — the Network ADS tanh rate network (``N̂ = 64`` for XOR), BPTT on the output
   MSE; time constants are kept at or above 10 ms.
@@ -14,12 +15,12 @@ Test trials (``spikefleet evaluate``) use stream 3, so they are fresh.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from dataclasses import asdict, replace
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from spikefleet.errors import ConfigError, expect
 from spikefleet.evaluation import evaluate_model
@@ -32,16 +33,15 @@ from spikefleet.seeds import TRAIN as TRAIN_STREAM
 from spikefleet.seeds import VAL as VAL_STREAM
 from spikefleet.seeds import seed_stream
 from spikefleet.train.loop import FitConfig, fit
+from spikefleet.train.methods.base import TrainOutput
 from spikefleet.train.objectives import Robustness, robust_loss
 
-__all__ = ["METHODS", "TrainOutput", "train", "default_fit_config", "fixed_batches"]
+__all__ = ["METHODS", "train", "default_fit_config", "fixed_batches"]
 
 
 def fixed_batches(data, batch_size: int, steps: int, seed: int):
     """``batches(step)`` (step = 1, 2, ...) drawing ``batch_size`` samples of the fixed set ``data``
     (``inputs``, ``targets``) in the order of seeded permutations, one per pass over the set."""
-    import numpy as np
-
     n = len(data.inputs)
     expect(n >= batch_size, "train_data", f"at least batch_size = {batch_size} samples", n)
     passes = (steps * batch_size) // n + 1
@@ -54,15 +54,6 @@ def fixed_batches(data, batch_size: int, steps: int, seed: int):
         return x[sel], y[sel]
 
     return batches
-
-
-
-@dataclass
-class TrainOutput:
-    """A trained design (``model``) and its training metadata (``info``)."""
-
-    model: Any
-    info: dict
 
 
 def default_fit_config(method: str) -> FitConfig:
@@ -92,7 +83,7 @@ def _bptt_model(task, key, hidden: int):
                            surrogate="fast-sigmoid", surrogate_params=(("slope", 5.0),))
     # tasks whose inputs are much smaller than XOR's say so with `input_gain` (wake phrase: 5)
     return init_spiking(config, key, tau_mem=20e-3, tau_syn=50e-3, tau_out=50e-3,
-                        in_scale=float(getattr(task, "input_gain", 1.0)), rec_scale=0.3, out_scale=0.3)
+                        in_scale=float(task.input_gain), rec_scale=0.3, out_scale=0.3)
 
 
 RATE_TARGET_HZ = 20.0
