@@ -19,7 +19,7 @@ from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
 from spikefleet.models import ads as ads_model
 from spikefleet.train import ads
-from spikefleet.train.loop import seed_stream
+from spikefleet.seeds import seed_stream
 
 
 # ------------------------------------------------------------------------ NumPy references

@@ -11,7 +11,8 @@ from spikefleet.models.spiking import SpikingConfig, init_spiking
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
 from spikefleet.train import gradient as recipes
-from spikefleet.train.loop import FitConfig, TrainingDiverged, fit, seed_stream
+from spikefleet.seeds import seed_stream
+from spikefleet.train.loop import FitConfig, TrainingDiverged, fit
 
 TASK = get_task("xor", config=XorConfig(duration=0.5))
 

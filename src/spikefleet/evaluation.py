@@ -7,7 +7,6 @@ single-network case used by training (validation) and ``spikefleet evaluate``.
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from spikefleet.errors import expect
 from spikefleet.fleet.chip import Condition
-from spikefleet.fleet.evaluate import METRICS, evaluate_fleet, fit_gain
+from spikefleet.fleet.evaluate import evaluate_fleet, fit_gain
 from spikefleet.fleet.mismatch import get_profile
 from spikefleet.fleet.quantize import DEFAULT_QUANT_MATRICES
 from spikefleet.fleet.stats import paired_comparison

@@ -40,7 +40,6 @@ from spikefleet import checkpoint, seeds
 from spikefleet.errors import ConfigError
 from spikefleet.evaluation import run_outputs
 from spikefleet.fleet.chip import fleet_keys
-from spikefleet.fleet.mismatch import get_profile
 from spikefleet.fleet.plot import plot_robustness
 from spikefleet.fleet.sweep import Sweep, run_sweeps
 from spikefleet.io import atomic_write_text, write_json
@@ -48,7 +47,6 @@ from spikefleet.seeds import seed_stream
 from spikefleet.tasks import get_task
 from spikefleet.models.ads import ADSNetwork
 from spikefleet.train.design import train_and_test
-from spikefleet.train.objectives import Robustness
 
 __all__ = ["DESIGNS", "SWEEPS", "load_or_train", "run", "format_tables", "run_study"]
 

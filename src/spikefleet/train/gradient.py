@@ -28,7 +28,6 @@ from spikefleet.models.rate import RateConfig, init_rate
 from spikefleet.models.spiking import SpikingConfig, init_spiking
 from spikefleet.simulate import simulate_batch
 from spikefleet.seeds import ROBUST as ROBUST_STREAM
-from spikefleet.seeds import TEST as TEST_STREAM
 from spikefleet.seeds import TRAIN as TRAIN_STREAM
 from spikefleet.seeds import VAL as VAL_STREAM
 from spikefleet.seeds import seed_stream

@@ -23,7 +23,6 @@ import numpy as np
 import optax
 
 from spikefleet.errors import SpikefleetError, expect
-from spikefleet.seeds import seed_stream  # noqa: F401  (re-exported for existing callers)
 
 __all__ = ["FitConfig", "FitResult", "fit", "TrainingDiverged", "divergence", "leaf_names"]
 
