@@ -1,55 +1,47 @@
-r"""Network ADS (Büchel et al., Sci. Rep. 2021): how the spiking layer learns a teacher's dynamics.
+r"""Network ADS (Büchel et al., Sci. Rep. 2021, Methods): how the spiking layer learns a teacher's dynamics.
 
-Spec: ``spec/network-ads.md`` §3–§9, §17. Units: time in seconds, potentials and currents
-dimensionless, rates (readout traces) in Hz. Orientation everywhere ``w[pre, post]``.
+Units: seconds, dimensionless potentials and currents, rates in Hz; ``w[pre, post]``. The design and its
+construction are :mod:`spikefleet.models.ads`; this module is how it learns (docs: Training methods).
 
-The design (architecture, weights, one step of the core) and its construction are
-:mod:`spikefleet.models.ads` (:class:`~spikefleet.models.ads.ADSNetwork`,
-:func:`~spikefleet.models.ads.build_ads`); this module is how it learns.
+Learning (the paper's local rule), online, one sample at a time, from the initial state, with ``I^k[0] = 0``::
 
-Learning (§7), online, one sample at a time, from the initial state, with ``I^k[0] = 0``::
-
-    e[t]     = x̂[t] − x̃[t]                      x̂[t] = tanh(x_teacher[t])   (§3.1, §17.1)
+    e[t]     = x̂[t] − x̃[t]                      x̂[t] = tanh(x_teacher[t])   (the reference implementation)
     ε[t]     = e[t] @ W^in                        ([N]: ε_j = Σ_m W^in_mj e_m)
     I^k[t+1] = k ε[t]                             (one-step delay, unfiltered)
     Ω^s_ij  += η r_i[t] ε_j[t]  (i ≠ j)           (r[t] includes o[t]; applied every step)
 
-Within step t the slow synapses receive o[t] with Ω^s *before* step t's update (§5 step 4
-precedes §7), so in the core's bookkeeping o[t−1] is delivered at step t with the updates of
-steps ≤ t−2. The implementation (:func:`_online_run`) is exact but avoids an N×N write per
-step: it folds the pending rank-K update into Ω^s every K = 50 steps and delivers the pending
-part of the slow drive through a separate unit-area τ_s filter into the ``current`` argument
-(linearity of the synapse). Training runs noise-free.
+Within step t the slow synapses receive o[t] with Ω^s *before* step t's update (the synapse update precedes the
+learning update), so in the core's bookkeeping o[t−1] is delivered at step t with the updates of steps ≤ t−2. The
+implementation (:func:`_online_run`) is exact but avoids an N×N write per step: it folds the pending rank-K update
+into Ω^s every K = 50 steps and delivers the pending part of the slow drive through a separate unit-area τ_s filter
+into the ``current`` argument (linearity of the synapse). Training runs noise-free.
 
-Batched variant (§7, public-Rockpool rule): simulate the sample with feedback and without
+Batched variant (public-Rockpool rule): simulate the sample with feedback and without
 learning, ``ΔΩ = Σ_t r[t] ε[t]ᵀ``, zero its diagonal, scale so that ``mean |ΔΩ| = 1`` (mean over
 all N² entries, the zero diagonal included), multiply by ``η`` and add to Ω^s.
 
-Parallel variant (``rule="parallel"``, ``ADSConfig.parallel = P``; not in the paper): ``P``
-samples run side by side from the initial state with one shared Ω^s, which is held fixed within
-blocks of ``K = 50`` steps and then receives the sum of the online updates of all samples and
-steps of the block, ``Ω^s ← Ω^s + η mask∘Σ_b Σ_t r_b[t] ε_b[t]ᵀ``. ``k`` and ``η`` of a group
-are those of its first sample. One simulation of width ``P`` costs about as much as one sample
-on vector hardware, so a training budget of thousands of 5 s samples (the paper's Hey Snips
-schedule) becomes affordable (:mod:`spikefleet.train.presets`).
+Parallel variant (``rule="parallel"``, ``ADSConfig.parallel = P``; not in the paper): ``P`` samples run side by side
+from the initial state with one shared Ω^s, which is held fixed within blocks of ``K = 50`` steps and then receives
+the sum of the online updates of all samples and steps of the block, ``Ω^s ← Ω^s + η mask∘Σ_b Σ_t r_b[t] ε_b[t]ᵀ``.
+``k`` and ``η`` of a group are those of its first sample. One simulation of width ``P`` costs about as much as one
+sample on vector hardware, so a training budget of thousands of 5 s samples (the paper's Hey Snips schedule) becomes
+affordable (:mod:`spikefleet.train.presets`).
 
-Schedules (§8): ``k`` constant (XOR, k = 75) or the §8.2 step schedule (``Δk = k0/8``,
+Schedules: ``k`` constant (XOR, k = 75) or the Hey Snips step schedule (``Δk = k0/8``,
 ``n_b = ⌊(k0 − Δk)/Δk⌋ + 1``, ``L = ⌊n_iter/n_b⌋``, ``k_i = max(k0 − Δk ⌊i/L⌋, Δk)``); ``η``
 constant or the tutorial decay ``η_i = η0 e^{−i/b} + 1e−7``, ``b = (n_iter/2)/ln 100``.
 
-Reference quirks reproduced by the default configuration (§17): 1 (target tanh(x), input A·F̂ᵀc
-without teacher bias and 1/τ), 2 (``threshold_norm="l1"``), 3 (κ = 0.5 for XOR, zeroed diagonal,
-τ_f = dt so fast currents act with a one-step delay), 4 (basis ψ(r) = r), 5 (one projection
-W^in as encoder and feedback projector, fixed decoder W^out = (W^in)ᵀ), 6 (the JAX variant:
-online per-step updates, any number of neurons may spike in a step (at most one spike per
-neuron), no precise spike timing; the batched normalised rule is ``rule="batched"``), 7 (constant
-k = 75 for XOR; the step schedule is floored at Δk and never reaches 0; inference uses k = 0).
-Not reproduced here: adaptation (β = 0 in all reported results) and the unused fast-weight
-plasticity.
+Reference-implementation details reproduced by the default configuration: 1 (target tanh(x), input A·F̂ᵀc without
+teacher bias and 1/τ), 2 (``threshold_norm="l1"``), 3 (κ = 0.5 for XOR, zeroed diagonal, τ_f = dt so fast currents
+act with a one-step delay), 4 (basis ψ(r) = r), 5 (one projection W^in as encoder and feedback projector, fixed
+decoder W^out = (W^in)ᵀ), 6 (the JAX variant: online per-step updates, any number of neurons may spike in a step (at
+most one spike per neuron), no precise spike timing; the batched normalised rule is ``rule="batched"``), 7 (constant
+k = 75 for XOR; the step schedule is floored at Δk and never reaches 0; inference uses k = 0). Not reproduced here:
+adaptation (β = 0 in all reported results) and the unused fast-weight plasticity.
 
 Seeds (:func:`train_ads`): ADS init key ``PRNGKey(seed_stream(seed, 5))``; training trial ``i``
 (0-based over all epochs) is ``task.generate(1, seed_stream(seed, 1, i))``; validation trials
-``seed_stream(seed, 2)``; test trials (not used here) stream 3, as in :mod:`.recipes`.
+``seed_stream(seed, 2)``; test trials (not used here) stream 3, as in :mod:`spikefleet.train.gradient`.
 """
 
 from __future__ import annotations

@@ -49,15 +49,15 @@ import os
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator
 
 from spikefleet.errors import ConfigError, expect, is_finite_number
 from spikefleet.evaluation import run_outputs
 from spikefleet.tasks.base import Task
 from spikefleet.tasks.wakephrase import synth as syn
+from spikefleet.tasks.wakephrase import wav
+from spikefleet.tasks.wakephrase.corpus import SPLITS, T_STEPS, Corpus, target_bump
 from spikefleet.tasks.wakephrase.datasets import FixedSets, WakePhraseBatch, dataset
 from spikefleet.tasks.wakephrase.filterbank import LEVEL_RMS, FilterbankConfig, front_end, normalize_level
 from spikefleet.tasks.xor import smooth_output
@@ -68,7 +68,6 @@ __all__ = ["GENERATOR_VERSION", "SPLITS", "DEFAULT_SIZES", "PRESETS", "RULES", "
 ]
 
 GENERATOR_VERSION = "wakephrase-synth/1"
-SPLITS = {"train": 1, "validation": 2, "test": 3}
 #: Default split sizes (§12.2 item 11): validation and test as in the paper (test 500 for mismatch).
 DEFAULT_SIZES = {"train": 4000, "validation": 500, "test": 1000, "test-mismatch": 500}
 THETA0, SMOOTH = 0.5, 0.95
@@ -77,8 +76,6 @@ INITIAL_BOUNDARY = 200.0
 #: decision rules of :class:`WakePhraseTask`
 RULES = ("teacher", "integral", "integral-fit")
 N_CANDIDATES = 1000
-T_STEPS = 5000
-_BUMP = PchipInterpolator([0.0, 0.45, 0.95, 1.35, 1.75, 2.0], [0.0, 1.0, 0.51, 0.16, 0.045, 0.0])
 
 
 def _pair(x, lo=0.0, hi=np.inf) -> bool:
@@ -156,22 +153,7 @@ def sample_key(seed: int, split: str, index: int) -> np.random.SeedSequence:
     return np.random.SeedSequence([zlib.crc32(GENERATOR_VERSION.encode()), seed, SPLITS[split], index])
 
 
-def target_bump(t_rel) -> np.ndarray:
-    """§12.4 target as a function of ``t − t_end`` (s): PCHIP bump, 0 outside ``[0, 2]`` s."""
-    t = np.asarray(t_rel, np.float64)
-    return np.where((t >= 0) & (t <= 2.0), _BUMP(np.clip(t, 0.0, 2.0)), 0.0)
-
-
 # ---------------------------------------------------------------------------------- synthesis
-class Corpus(NamedTuple):
-    """Waveforms ``[n, 80000]`` float32, labels ``[n]`` int32, targets ``[n, 5000]`` float32, metadata."""
-
-    waveforms: np.ndarray
-    labels: np.ndarray
-    targets: np.ndarray
-    meta: tuple
-
-
 def _chunk(seed: int, split: str, idx: range, cfg) -> tuple:
     plans = [syn.plan_sample(np.random.default_rng(sample_key(seed, split, i)), int(i % 2 == 0), cfg) for i in idx]
     speech, noise, snrs = syn.render_mix(plans, cfg.snr_db)
@@ -355,8 +337,6 @@ class WakePhraseTask(Task):
         """``n`` samples (indices ``0 … n−1``, balanced) of ``split`` under ``seed``."""
         if self.source == "synthetic":
             return generate(n, seed, self.split, self.config)
-        from spikefleet.tasks.wakephrase import wav
-
         folder = wav.WavFolderConfig(root=self.source, keyword=self.keyword, level_rms=self.config.level_rms,
                                      filterbank=self.config.filterbank)
         return wav.generate(folder, self.split, n, seed)

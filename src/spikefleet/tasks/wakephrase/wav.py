@@ -49,7 +49,7 @@ from scipy.signal import resample_poly
 from spikefleet.errors import ConfigError, expect, is_finite_number
 from spikefleet.tasks.wakephrase.filterbank import LEVEL_RMS, FilterbankConfig, front_end, normalize_level
 from spikefleet.tasks.wakephrase.datasets import WakePhraseBatch
-from spikefleet.tasks.wakephrase.task import SPLITS, T_STEPS, Corpus, target_bump
+from spikefleet.tasks.wakephrase.corpus import SPLITS, T_STEPS, Corpus, target_bump
 
 __all__ = ["LOADER_VERSION", "WavFolderConfig", "read_wav", "index_folder", "split_size", "load", "generate",
            "estimate_end"]
