@@ -66,6 +66,7 @@ from spikefleet.models.rate import RateNetwork
 from spikefleet.models.spiking import SpikingNetwork
 from spikefleet.models.dynapse2 import DynapSE2Network
 from spikefleet.neurons.dynapse2 import FROZEN_MISMATCH_PARAMETERS
+from spikefleet.io import parse_json, parse_toml, read_text
 
 __all__ = ["MismatchProfile", "PARAMETERS", "builtin_profile", "load_profile", "get_profile", "apply_mismatch",
            "BUILTIN_PROFILES", "parameters_of", "mismatch_targets", "perturb_relative", "outer_weights", "OUTER_WEIGHT_NAMES"]
@@ -196,7 +197,6 @@ def load_profile(path: str | Path) -> MismatchProfile:
     Raises :class:`ConfigError` naming the file for unreadable files, syntax errors, a missing
     ``[sigmas]`` table, unknown keys or parameters, and sigmas that are not numbers in [0, 10).
     """
-    from spikefleet.io import parse_json, parse_toml, read_text
 
     path = Path(path)
     if not path.is_file():

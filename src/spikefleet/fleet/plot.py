@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+import matplotlib
+import matplotlib.pyplot as plt
 
 from spikefleet.io import atomic_write_bytes
 
@@ -16,10 +18,8 @@ _YLABEL = {"accuracy": "accuracy", "mse": "output MSE vs target", "rate_hz": "fi
 
 def plot_robustness(records, path: str | Path, metric: str = "accuracy", title: str | None = None) -> Path:
     """Write a PNG with one panel per sweep kind; returns the path (written atomically)."""
-    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     sweeps = list(dict.fromkeys(r.sweep for r in records))
     designs = list(dict.fromkeys(r.design for r in records))

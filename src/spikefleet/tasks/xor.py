@@ -72,6 +72,8 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.signal import lfilter
+import jax
+import jax.numpy as jnp
 
 from spikefleet.errors import ConfigError, expect
 
@@ -477,8 +479,6 @@ def decide_jax(y):
     The smoothing ``y'[t] = 0.95 y'[t-1] + 0.05 y[t]`` (``y'[0] = y[0]``) runs as a ``lax.scan``
     over time.
     """
-    import jax
-    import jax.numpy as jnp
 
     y = jnp.moveaxis(y[..., 0], -1, 0)  # [T, ...]
 

@@ -53,6 +53,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
 from spikefleet.errors import expect
 from spikefleet.errors import is_positive_int as _is_pos_int
@@ -428,7 +429,6 @@ def train_ads(teacher: RateNetwork, task, config: ADSConfig, seed: int, *, progr
     ``train_inputs`` ``[n, T, C]``: a fixed training set instead of fresh trials; trial ``i``
     is ``train_inputs[i mod n]`` (epochs pass over the set in order, as in spec §8.2).
     """
-    from tqdm.auto import tqdm
 
     expect(isinstance(seed, int) and seed >= 0, "seed", "a non-negative integer", seed)
     expect(_is_pos_int(block), "block", "a positive integer", block)

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from tqdm.auto import tqdm
 
 from spikefleet.errors import expect
 from spikefleet.errors import is_finite_number as _is_num
@@ -125,7 +126,6 @@ def train_dynapse2_runs(task, config: DynapSE2TrainConfig, seeds: Sequence[int],
     ``weight_noise`` defaults to ``config.weight_noise`` for every run. ``info`` holds the seed,
     the noise level, the loss at the start and the end, the mean loss per chunk and the time.
     """
-    from tqdm.auto import tqdm
 
     seeds = [int(s) for s in seeds]
     expect(len(seeds) > 0 and all(s >= 0 for s in seeds), "seeds", "one or more non-negative integers", seeds)

@@ -44,6 +44,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
 from spikefleet.errors import expect
 from spikefleet.errors import is_positive_int as _is_pos_int
@@ -214,7 +215,6 @@ def train_force(teacher: RateNetwork, task, config: FORCEConfig, seed: int, *, p
     (best metrics), ``history`` (per-epoch validation and training means), ``seconds`` and
     ``seconds_per_1000_trials`` (learning only, first block excluded: it includes compilation).
     """
-    from tqdm.auto import tqdm
 
     expect(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", "a non-negative integer",
            seed)

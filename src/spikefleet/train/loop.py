@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from tqdm.auto import tqdm
 
 from spikefleet.errors import SpikefleetError, expect
 
@@ -138,7 +139,6 @@ def fit(model, loss_fn: Callable, batches: Callable[[int], tuple], validate: Cal
         trainable: boolean pytree like ``model`` (default: every floating-point array).
         project: ``model -> model`` applied after every update.
     """
-    from tqdm.auto import tqdm
 
     spec = trainable if trainable is not None else jax.tree_util.tree_map(eqx.is_inexact_array, model)
     optimizer = optax.chain(optax.clip_by_global_norm(config.grad_clip), optax.adam(config.learning_rate))

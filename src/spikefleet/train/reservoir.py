@@ -124,6 +124,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
+from tqdm.auto import tqdm
 
 from spikefleet import seeds
 from spikefleet.errors import expect
@@ -449,7 +450,6 @@ def train_reservoir(task, config: ReservoirConfig, seed: int, *, progress: bool 
     the augmented training data, ``rate_hz``, ``samples``), ``liquids`` (sizes and synapse counts)
     and ``seconds``.
     """
-    from tqdm.auto import tqdm
 
     expect(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", "a non-negative integer",
            seed)

@@ -51,6 +51,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import jax
+import jax.numpy as jnp
 
 from spikefleet.errors import ConfigError, expect, is_finite_number
 from spikefleet.evaluation import run_outputs
@@ -240,8 +242,6 @@ def fit_boundary(y, labels) -> float:
 
 def decide_jax(y, boundary: float = INITIAL_BOUNDARY):
     """:func:`decide` in JAX for ``[..., T, 1]`` outputs (``lax.scan`` over time); int32 ``[...]``."""
-    import jax
-    import jax.numpy as jnp
 
     y = jnp.moveaxis(y[..., 0], -1, 0)
 
@@ -263,7 +263,6 @@ def decide_teacher(y, threshold: float = TEACHER_THRESHOLD) -> np.ndarray:
 
 def decide_teacher_jax(y, threshold: float = TEACHER_THRESHOLD):
     """:func:`decide_teacher` in JAX (jit/vmap-able): 1 iff ``max_t ŷ(t) > threshold``, int32."""
-    import jax.numpy as jnp
 
     return (jnp.max(y[..., 0], axis=-1) > threshold).astype(jnp.int32)
 

@@ -50,6 +50,7 @@ from spikefleet.errors import ConfigError, expect, is_finite_number
 from spikefleet.tasks.wakephrase.filterbank import LEVEL_RMS, FilterbankConfig, front_end, normalize_level
 from spikefleet.tasks.wakephrase.datasets import WakePhraseBatch
 from spikefleet.tasks.wakephrase.corpus import SPLITS, T_STEPS, Corpus, target_bump
+from spikefleet.io import read_text
 
 __all__ = ["LOADER_VERSION", "WavFolderConfig", "read_wav", "index_folder", "split_size", "load", "generate",
            "estimate_end"]
@@ -136,7 +137,6 @@ def _wavs(folder: Path) -> list[str]:
 
 
 def _read_list(root: Path, name: str) -> set:
-    from spikefleet.io import read_text
 
     path = root / name
     if not path.is_file():
