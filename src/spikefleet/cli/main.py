@@ -35,6 +35,7 @@ from spikefleet.cli._common import (EXIT_IO, EXIT_USAGE, UsageError, _bounded, _
                                     _refuse_overwrite, _seed, _write_json)
 from spikefleet.errors import OutputError, SpikefleetError
 from spikefleet.fleet.mismatch import BUILTIN_PROFILES, builtin_profile
+from spikefleet.fleet.quantize import DEFAULT_QUANT_MATRICES
 from spikefleet.fleet.report import fleet_report
 from spikefleet.tasks import TASKS, get_task
 from spikefleet.train.methods.base import OptionError
@@ -84,7 +85,7 @@ def build_parser() -> _Parser:
     p.add_argument("--profile", default="uniform", help=f"mismatch profile: {', '.join(BUILTIN_PROFILES)} "
                    "or a .toml/.json file")
     p.add_argument("--quant-bits", type=_float_list, help="weight bits, e.g. 6,4 (0 = full precision)")
-    p.add_argument("--quant-matrices", default="w_in,w_rec,w_out,w_feedback",
+    p.add_argument("--quant-matrices", default=",".join(DEFAULT_QUANT_MATRICES),
                    help="weight matrices that --quant-bits quantises (add w_fast to include fast weights)")
     p.add_argument("--noise", type=_float_list, help="membrane noise levels (fraction of the gap per step)")
     p.add_argument("--dead", type=_float_list, help="fractions of dead neurons, e.g. 0.4")

@@ -78,6 +78,7 @@ from typing import Any, Optional
 
 from spikefleet.errors import ConfigError, shown
 from spikefleet.fleet.mismatch import get_profile
+from spikefleet.fleet.quantize import DEFAULT_QUANT_MATRICES
 from spikefleet.io import parse_toml, read_text
 from spikefleet.tasks import get_task
 from spikefleet.tasks.registry import TASKS
@@ -91,7 +92,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _NAME_RULE = "a name of 1-64 letters, digits, '-', '_' or '.' (starting with a letter or digit)"
 #: keys of every design besides its method's options
 _DESIGN_KEYS = ("name", "method", "evaluate", "train_seed")
-_DEFAULT_QUANT_MATRICES = ("w_in", "w_rec", "w_out", "w_feedback")
 
 DEFAULT_TOML = """\
 name = "xor-default"
@@ -195,7 +195,7 @@ class PerturbationSpec:
     mismatch: tuple = ()
     profile: str = "uniform"
     quant_bits: tuple = ()
-    quant_matrices: tuple = _DEFAULT_QUANT_MATRICES
+    quant_matrices: tuple = DEFAULT_QUANT_MATRICES
     noise: tuple = ()
     dead: tuple = ()
     dead_select: str = "random"
@@ -454,8 +454,8 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
     except (ConfigError, OSError, ValueError) as exc:
         _fail(source, "perturbations.profile", "a built-in profile name or a .toml/.json profile file", profile,
               f"fix it ({exc}); `spikefleet profiles` lists the built-in ones")
-    qm = pv.get("quant_matrices", list(_DEFAULT_QUANT_MATRICES))
-    allowed_m = ("w_in", "w_rec", "w_out", "w_feedback", "w_fast")
+    qm = pv.get("quant_matrices", list(DEFAULT_QUANT_MATRICES))
+    allowed_m = DEFAULT_QUANT_MATRICES + ("w_fast",)
     if not isinstance(qm, list) or not qm or any(m not in allowed_m for m in qm):
         _fail(source, "perturbations.quant_matrices", f"a non-empty list drawn from {list(allowed_m)}", qm,
               "fix the matrix names")

@@ -35,6 +35,7 @@ from spikefleet import checkpoint, seeds
 from spikefleet.evaluation import run_outputs
 from spikefleet.fleet.chip import fleet_keys
 from spikefleet.fleet.sweep import Sweep, run_sweeps
+from spikefleet.io import to_jsonable
 from spikefleet.seeds import seed_stream
 from spikefleet.experiments.spec import parse_experiment
 from spikefleet.train.registry import get_method
@@ -118,20 +119,6 @@ def priorities(spec, units: list[Unit]) -> dict:
 
 
 # ------------------------------------------------------------------------------ worker side
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
 def _to_bytes(model, info: dict) -> bytes:
     with tempfile.TemporaryDirectory(prefix="spikefleet-unit-") as tmp:
         path = Path(tmp) / "model.sfc"
@@ -158,7 +145,7 @@ def _train(spec, design, seed: int, teacher_bytes: bytes | None, cache_dir=None)
                                 **config)
     out.info["test"] = training.test_design(out.model, task, seed, spec.fleet.trials, info=out.info,
                                             cache_dir=cache_dir)
-    info = _jsonable({**out.info, "design": design.to_dict(), "experiment": spec.name, "seed": seed,
+    info = to_jsonable({**out.info, "design": design.to_dict(), "experiment": spec.name, "seed": seed,
                       "unit_seconds": time.perf_counter() - start})
     return out.model, info
 
@@ -179,7 +166,7 @@ def _evaluate(spec, unit: Unit, model_bytes: bytes, teacher_bytes: bytes | None,
     (record,) = run_sweeps({unit.design: model}, task.judge(model_info), batch, keys, [sweep], run_key=run_key,
                            chunk=fleet.chunk, yield_threshold=fleet.yield_threshold, reference_labels=reference)
     return {"metrics": {k: [float(x) for x in v] for k, v in record.metrics.items()},
-            "summary": _jsonable(record.summaries),
+            "summary": to_jsonable(record.summaries),
             "info": {"condition": record.condition, "gain": record.gain, "chips": fleet.chips,
                      "trials": int(len(batch.inputs)), "profile": p.profile if unit.sweep == "mismatch" else None,
                      "teacher": unit.teacher}}

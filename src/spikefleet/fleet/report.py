@@ -13,6 +13,7 @@ import numpy as np
 from spikefleet import seeds
 from spikefleet.fleet.chip import fleet_keys
 from spikefleet.fleet.plot import plot_robustness
+from spikefleet.fleet.quantize import DEFAULT_QUANT_MATRICES
 from spikefleet.fleet.stats import format_table as stats_table
 from spikefleet.fleet.sweep import Sweep, compare_designs, run_sweeps
 from spikefleet.seeds import seed_stream
@@ -21,7 +22,7 @@ __all__ = ["fleet_report"]
 
 
 def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: int = 100, mismatch=None,
-                 profile: str = "uniform", quant_bits=None, quant_matrices=("w_in", "w_rec", "w_out", "w_feedback"), noise=None,
+                 profile: str = "uniform", quant_bits=None, quant_matrices=DEFAULT_QUANT_MATRICES, noise=None,
                  dead=None, dead_select: str = "random",
                  gain_refit: bool = False, ads_compensation: bool = False, yield_threshold: float = 0.9,
                  chunk: int = 16, plot=None) -> dict:
