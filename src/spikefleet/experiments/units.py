@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
-import numpy as np
 
 import spikefleet.train.design as training
 from spikefleet import checkpoint, seeds
