@@ -38,7 +38,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", required=True, type=Path, help="configuration file to write (JSON)")
     p.add_argument("--method", choices=METHODS, default="alternating",
                    help="weight quantisation: alternating (default; exact masks + NNLS currents) or autoencoder "
-                        "(the reference's, spec 6.2)")
+                        "(the reference's, Çakal et al. 2024)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the quantiser (default 0)")
     p.add_argument("--calibration", type=Path, nargs="+", default=[], metavar="TABLE",
                    help="bias-generator calibration tables (.csv/.json; per core > per chip > global > P3 model)")

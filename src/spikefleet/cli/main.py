@@ -92,7 +92,7 @@ def build_parser() -> _Parser:
     p.add_argument("--dead-select", choices=("random", "first"), default="random")
     p.add_argument("--gain-refit", action="store_true", help="re-fit an output gain per level (Network ADS protocol)")
     p.add_argument("--ads-compensation", action="store_true",
-                   help="scale Network ADS recurrent weights per level as in the paper's protocol (spec 14.1)")
+                   help="scale Network ADS recurrent weights per level as in the paper's protocol (Büchel et al. 2021)")
     p.add_argument("--yield-threshold", type=_fraction, default=0.9, help="accuracy a chip needs to count as good")
     p.add_argument("--chunk", type=_positive_int, default=16, help="chips simulated at once (memory bound)")
     p.add_argument("--plot", type=Path, help="robustness plot PNG (default: next to --json)")

@@ -64,7 +64,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="output directory (records.json, table.md, checkpoints)")
 
     p = studies.add_parser("deploy-frozen-noise", help=deploy_frozen_noise.__doc__.split("\n")[0])
-    p.add_argument("--checkpoints", type=Path, required=True, help="directory of E7c checkpoints (*.sfc)")
+    p.add_argument("--checkpoints", type=Path, required=True, help="directory of frozen-noise study checkpoints (*.sfc)")
     p.add_argument("--out", type=Path, required=True, help="output directory (records.json, table.md, configs/)")
     p.add_argument("--chips", type=_positive_int, default=200)
     p.add_argument("--seed", type=_seed, default=0, help="quantiser seed")

@@ -9,7 +9,7 @@ records each unit the moment it finishes, and at the end prints and returns the 
 
 Resuming: stop a run any way you like (Ctrl-C, ``kill -9``, a power cut) and start the same
 command again: recorded units are never redone or recorded twice, unfinished ones are redone
-from scratch. Because every unit's randomness comes only from the spec's seeds (named seed
+from scratch. Because every unit's randomness comes only from the paper's seeds (named seed
 streams) and its inputs are the checkpoints of the units it depends on, the results are
 bit-identical for any backend, worker count and interruption history.
 
@@ -58,7 +58,7 @@ class ExperimentResults:
     seconds: float
 
 
-def default_out_dir(spec: ExperimentSpec) -> Path:
+def default_out_dir(paper: ExperimentSpec) -> Path:
     """``spec.output`` if set, else ``runs/<name>``."""
     return Path(spec.output) if spec.output else Path("runs") / spec.name
 
@@ -71,7 +71,7 @@ def _resolve_spec(spec) -> ExperimentSpec:
     return load_experiment(spec)
 
 
-def _payload(spec: ExperimentSpec, store: ResultStore, unit: Unit, spec_dict: dict) -> dict:
+def _payload(paper: ExperimentSpec, store: ResultStore, unit: Unit, spec_dict: dict) -> dict:
     payload = {"spec": spec_dict, "unit": dataclasses.asdict(unit), "model": None, "teacher": None,
                "cache_dir": str(store.dir / "cache")}
     if unit.teacher is not None:
@@ -157,7 +157,7 @@ def run_experiment(spec=None, out_dir=None, *, backend: str = "local", workers: 
 def schedule(spec, units) -> list:
     """``units`` in submission order: the longest chain of work first, across seeds (critical
     path first: a long training unit of a later seed does not wait behind the evaluations of an
-    earlier one); ties in the spec's seed order. A unit is submitted once its dependencies are
+    earlier one); ties in the paper's seed order. A unit is submitted once its dependencies are
     recorded, so this is a priority order, not a guarantee."""
     rank = priorities(spec, build_units(spec))
     seed_order = {seed: i for i, seed in enumerate(spec.seeds)}

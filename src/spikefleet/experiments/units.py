@@ -9,7 +9,7 @@ Units (one per row of the result store):
   ``S`` at one perturbation level. Depends on its train unit (and on the teacher's, whose
   decisions give the ``agreement`` metric of ads/force designs).
 
-Every random draw comes from the spec's seeds through the named streams of
+Every random draw comes from the paper's seeds through the named streams of
 :mod:`spikefleet.seeds`, exactly as :func:`spikefleet.fleet.report.fleet_report` and the training
 methods use them: test trials (the task's :meth:`~spikefleet.tasks.base.Task.test_set`, by default
 ``seed_stream(S, TEST)``), chips ``fleet_keys(S, chips)``, runtime

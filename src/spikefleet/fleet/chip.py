@@ -8,7 +8,7 @@ A :class:`Condition` bundles the perturbations of one evaluation point: a mismat
    membrane-noise level. Same for every chip.
 2. ``realize`` — mismatch with ``fold_in(chip_key, 0)``, the optional recurrent down-scaling
    (``recurrent_scale`` multiplies ``w_rec`` and ``w_fast``: the Network ADS protocol's remedy
-   for runaway activity after a perturbation, §14.1), then neuron death with
+   for runaway activity after a perturbation, Büchel et al. 2021: general protocol), then neuron death with
    ``fold_in(chip_key, 1)``.
 
 Quantisation comes first: the chip stores the quantised design and its analog circuits then

@@ -35,7 +35,7 @@ Built-in profiles (``spikefleet profiles`` lists them):
   us: ``tau_syn``/``tau_syn_fast`` 12 % (like ``tau_mem``: same DPI leak circuit type) and
   ``threshold`` 10 %. The readout ``w_out``/``tau_out`` is computed off-chip: not perturbed.
 * ``dynapse2-frozen`` (level = the reference's ``percent_deviation``, default 0.30): every
-  one of the 24 DynapSim circuit parameters (spec ``dynapse2.md`` §5.2) of a
+  one of the 24 DynapSim circuit parameters (Çakal et al. 2024: prototypes) of a
   :class:`~spikefleet.models.dynapse2.DynapSE2Network`, per neuron, ``p (1 + σ ξ)`` with
   ``σ = level / 3`` (unbounded, as the reference generator). Weights and ``I_scale`` untouched.
 * ``dynapse2-dynamic`` (same level convention): the trainable weights ``w_in`` and ``w_rec``,
@@ -228,7 +228,7 @@ def load_profile(path: str | Path) -> MismatchProfile:
         raise ConfigError(f"profile file {path}: {exc}") from None
 
 
-def get_profile(spec: str, level: float = 1.0) -> MismatchProfile:
+def get_profile(paper: str, level: float = 1.0) -> MismatchProfile:
     """A built-in profile by name, or a user profile from a ``.toml``/``.json`` path scaled by ``level``."""
     if spec in BUILTIN_PROFILES:
         return builtin_profile(spec, level)

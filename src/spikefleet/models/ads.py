@@ -12,24 +12,24 @@ with ``F̂ = teacher.w_in`` [C, N̂], ``D̂ = teacher.w_out`` [N̂, O] and the A
 :class:`~spikefleet.models.spiking.SpikingNetwork` (``input_target="current"``, unit-area synapses and
 readout, Euler membrane, reset to ``V_reset``, at most one spike per neuron and step).
 
-Weights (§6), built by :func:`build_ads` from a raw decoder ``D ∈ ℝ^{N̂×N}``, ``D_{ji} ~ N(0,1)/N̂``::
+Weights (Büchel et al. 2021: weight construction), built by :func:`build_ads` from a raw decoder ``D ∈ ℝ^{N̂×N}``, ``D_{ji} ~ N(0,1)/N̂``::
 
-    T_i   = ½ (ν λ_d + μ λ_d² + n_i²),   n_i = Σ_j |D_ji| ("l1", reference §17.2) or ‖D_i‖₂ ("l2")
+    T_i   = ½ (ν λ_d + μ λ_d² + n_i²),   n_i = Σ_j |D_ji| ("l1", reference Büchel et al. 2021: reference-implementation quirks) or ‖D_i‖₂ ("l2")
     D̃     = a D / T        (column i divided by T_i),  a = V_th − V_rest
     W^in  = τ_mem D̃        [N̂, N]  -> core.w_in      (drive J = c̃ @ W^in)
     W^out = τ_mem D̃ᵀ       [N, N̂]  -> core.w_out     (x̃ = r @ W^out)
-    Ω^f_ij = −κ (D_i·D_j)/T_i, Ω^f_ii = 0  (spec: from j to i)  -> core.w_fast = (Ω^f)ᵀ
-    Ω^s   = 0                            (spec: from i to j)  -> core.w_rec  = Ω^s
+    Ω^f_ij = −κ (D_i·D_j)/T_i, Ω^f_ii = 0  (paper: from j to i)  -> core.w_fast = (Ω^f)ᵀ
+    Ω^s   = 0                            (paper: from i to j)  -> core.w_rec  = Ω^s
     V[0]  ~ U(V_reset, V_th) per instance; every sample starts from it.
 
-One step ``t`` of the core (§5, as implemented by ``SpikingNetwork.step``; ``α_x = e^{−dt/τ_x}``)::
+One step ``t`` of the core (Büchel et al. 2021: spiking neuron model actually simulated, as implemented by ``SpikingNetwork.step``; ``α_x = e^{−dt/τ_x}``)::
 
     I^s[t] = α_s I^s[t−1] + (o[t−1] @ Ω^s)/τ_s        I^f[t] = α_f I^f[t−1] + (o[t−1] @ W_fast)/τ_f
     I[t]   = I^s[t] + I^f[t] + I^k[t] + c̃[t] @ W^in
     V      ← V + (dt/τ_mem)(V_rest − V + I[t]);   o[t] = [V ≥ V_th];   V ← V_reset where o[t] = 1
     r[t]   = α_r r[t−1] + o[t]/τ_r  (Hz);         x̃[t] = r[t] @ W^out;   y[t] = x̃[t] @ D̂
 
-(Spec §5 stores the synaptic currents after adding ``o[t]``; the core stores them before, which
+(Büchel et al. 2021: spiking neuron model actually simulated stores the synaptic currents after adding ``o[t]``; the core stores them before, which
 is the same sequence shifted by one index: recurrent spikes act with a one-step delay.)
 
 Recurrent compensation (:meth:`ADSNetwork.recurrent_compensation`): the Network ADS robustness
@@ -70,7 +70,7 @@ THRESHOLD_NORMS = ("l1", "l2")
 #: learning rules of :func:`spikefleet.train.ads.learn_trials`
 RULES = ("online", "batched", "parallel")
 
-#: Network ADS protocol (spec §14.1): factor on Ω^f and Ω^s after a perturbation, by (sweep, level)
+#: Network ADS protocol (Büchel et al. 2021: general protocol): factor on Ω^f and Ω^s after a perturbation, by (sweep, level)
 ADS_RECURRENT_SCALE = {
     "mismatch": {0.05: 0.9, 0.1: 0.8, 0.2: 0.5, 0.3: 0.2},
     "noise": {0.05: 0.8, 0.1: 0.6},
@@ -79,13 +79,13 @@ ADS_RECURRENT_SCALE = {
 
 
 def ads_recurrent_scale(sweep: str, level: float) -> float:
-    """The §14.1 down-scaling factor for a Network ADS design (1 where the table has no entry)."""
+    """The Büchel et al. 2021: general protocol down-scaling factor for a Network ADS design (1 where the table has no entry)."""
     return ADS_RECURRENT_SCALE.get(sweep, {}).get(round(float(level), 6), 1.0)
 
 
 @dataclass(frozen=True)
 class ADSConfig(TeacherSized):
-    """Everything static about a Network ADS design and its training (defaults: XOR, §5.1, §8.1).
+    """Everything static about a Network ADS design and its training (defaults: XOR, Büchel et al. 2021: parameters, Büchel et al. 2021: temporal XOR).
 
     ``n_in``, ``n_hat``, ``n_out`` (teacher input channels C, teacher units N̂, outputs O) are
     ``None`` until :func:`build_ads` fills them in from the teacher.
@@ -212,7 +212,7 @@ class ADSNetwork(Model):
 
 
 def ads_thresholds(d, config: ADSConfig):
-    """Spike-coding thresholds ``T_i = ½(νλ_d + μλ_d² + n_i²)`` of raw decoder ``d`` [N̂, N] (§6.2)."""
+    """Spike-coding thresholds ``T_i = ½(νλ_d + μλ_d² + n_i²)`` of raw decoder ``d`` [N̂, N] (Büchel et al. 2021: weight construction)."""
     d = jnp.asarray(d)
     norm_sq = jnp.sum(jnp.abs(d), axis=0) ** 2 if config.threshold_norm == "l1" else jnp.sum(d * d, axis=0)
     return 0.5 * (config.nu * config.lambda_d + config.mu * config.lambda_d ** 2 + norm_sq)
@@ -241,7 +241,7 @@ def _make_core(config: ADSConfig, weights: dict, v_init) -> SpikingNetwork:
 
 
 def build_ads(teacher: RateNetwork, config: ADSConfig, key: jax.Array, *, decoder=None) -> ADSNetwork:
-    """Build a fresh Network ADS design for ``teacher`` (spec §6).
+    """Build a fresh Network ADS design for ``teacher`` (Büchel et al. 2021: weight construction).
 
     ``key`` is split into ``(k_decoder, k_v_init)``: ``D = N(0,1)[N̂, N]/N̂`` from the first,
     ``V[0] ~ U(V_reset, V_th)`` from the second. ``decoder`` overrides the raw decoder D (tests).

@@ -1,6 +1,6 @@
 r"""A network of DYNAP-SE2 neurons: input weights, all-to-all recurrence, spike-count outputs.
 
-The Çakal et al. (2024) frozen-noise network (spec ``dynapse2.md`` §10.1) is a linear layer
+The Çakal et al. (2024) frozen-noise network (Çakal et al. 2024: task: frozen-noise classification) is a linear layer
 ``C → N`` without bias followed by ``N`` DynapSim neurons with recurrent weights (self
 connections included). One step ``t`` (``w[pre, post]``, dimensionless weights; a weight
 ``w`` is the current ``w · I_scale``)::
@@ -147,7 +147,7 @@ class DynapSE2Network(Model):
 
 def init_dynapse2(config: DynapSE2Config, key: jax.Array, *, neurons: Optional[DynapSE2] = None,
                   I_scale: float = I_SCALE, in_scale: float = 1.0, rec_scale: float = 1.0) -> DynapSE2Network:
-    """Kaiming-uniform initialisation as the reference layers (spec §4.1): ``W_in ~ U(±√(6/C))``,
+    """Kaiming-uniform initialisation as the reference layers (Çakal et al. 2024: structure and conventions): ``W_in ~ U(±√(6/C))``,
     ``W_rec ~ U(±√(6/N))`` (times ``in_scale`` / ``rec_scale``), default DynapSim neurons.
 
     ``neurons`` replaces the default population (e.g. ``DynapSE2.from_high_level(...)``); its

@@ -14,7 +14,7 @@ Architecture (:class:`FORCENetwork`)::
 
 with ``F̂ = teacher.w_in`` [C, N̂], ``D̂ = teacher.w_out`` [N̂, O]. The on-chip part is the
 ``core`` (:class:`~spikefleet.models.spiking.SpikingNetwork`, ``input_target="current"``): ``core.w_in``
-= the fixed N(0, 1) projection (spec: "F̂ᵀc projected by a fixed random N(0, 1) matrix"),
+= the fixed N(0, 1) projection (paper: "F̂ᵀc projected by a fixed random N(0, 1) matrix"),
 ``core.w_rec`` = Ω, ``core.w_out`` = the learned decoder Φ [N, N̂]; the feedback encoders E
 (``FORCENetwork.e``) and the teacher matrices F̂, D̂ sit outside the core.
 
@@ -34,10 +34,10 @@ the core state (``z[−1] = 0``), and ``step`` injects ``z[t−1] @ E`` as a cur
 recurrent synapse also delivers ``r[t−1]`` (same 70 ms unit-area filter), the feedback is
 exactly an extra recurrent weight ``Φ @ E`` (``w[pre, post]``); :meth:`FORCENetwork.to_spiking`
 folds it that way. Every sample starts from the same initial state: ``V[0] ~ U(V_reset, V_th)``
-drawn once per instance (spec: not stated; Nicola & Clopath draw random initial potentials),
+drawn once per instance (paper: not stated; Nicola & Clopath draw random initial potentials),
 all currents and traces 0.
 
-Weights (:func:`build_force`, spec §13.2)::
+Weights (:func:`build_force`, Büchel et al. 2021: FORCE-trained LIF network)::
 
     Ω  = G · N(0,1) · Bernoulli(p) / (p √N),  G = 0.04, p = 0.1; then the mean of the non-zero
          entries is subtracted "row by row": ``balance="post"`` (default) balances the incoming
@@ -51,12 +51,12 @@ Seeds: the instance key is ``PRNGKey(seed_stream(seed, FORCE_INIT_STREAM))`` wit
 draws Ω, W_in, E and V[0] with NumPy generators seeded from that key's data (no XLA
 compilation of threefry code, which costs seconds per shape on a CPU).
 
-Deviations from the spec (which describes the Hey Snips baseline): for temporal XOR the
-default is ``N = 320`` neurons (as for Network ADS on XOR, spec §8.1; the spec's 768 is the
+Deviations from the paper's settings (which describes the Hey Snips baseline): for temporal XOR the
+default is ``N = 320`` neurons (as for Network ADS on XOR, Büchel et al. 2021: temporal XOR; the paper's 768 is the
 audio size) and ``epochs = 10`` of ``trials_per_epoch = 100`` fresh trials with early stopping
-(the spec's "up to 15 epochs on 10 % of the data" refers to Hey Snips). The initial potential
+(the paper's "up to 15 epochs on 10 % of the data" refers to Hey Snips). The initial potential
 is our choice (see above). Accuracy here uses true labels; the reference's FORCE *mismatch*
-accuracy is agreement with the teacher's label (§17 item 10), which callers compute from
+accuracy is agreement with the teacher's label (Büchel et al. 2021: reference-implementation quirks item 10), which callers compute from
 ``teacher.decide``-style comparisons themselves.
 """
 
@@ -92,7 +92,7 @@ BALANCES = ("post", "pre")
 
 @dataclass(frozen=True)
 class FORCEConfig(TeacherSized):
-    """Everything static about a FORCE design and its training (spec §13.2; XOR defaults).
+    """Everything static about a FORCE design and its training (Büchel et al. 2021: FORCE-trained LIF network; XOR defaults).
 
     ``n_in``, ``n_hat``, ``n_out`` (teacher input channels C, teacher units N̂, outputs O) are
     ``None`` until :func:`build_force` fills them in from the teacher. Potentials in mV
@@ -153,7 +153,7 @@ class FORCENetwork(Model):
     current. Traces: the core's (``spikes, v, r, i_syn``) plus ``z``.
     """
 
-    #: on-chip weights outside the core (perturbed and quantised with the core; spec §14.2, §14.3)
+    #: on-chip weights outside the core (perturbed and quantised with the core; Büchel et al. 2021: parameter mismatch, Büchel et al. 2021: weight quantisation)
     CHIP_WEIGHTS = {"w_feedback": lambda m: m.e}
 
     f_hat: jax.Array  # [C, N̂]  teacher input weights F̂
@@ -221,7 +221,7 @@ class FORCENetwork(Model):
 
 
 def force_omega(key: jax.Array, n: int, g: float, p: float, balance: str = "post") -> jax.Array:
-    """Static recurrent weights Ω [N, N] (``w[pre, post]``), spec §13.2.
+    """Static recurrent weights Ω [N, N] (``w[pre, post]``), Büchel et al. 2021: FORCE-trained LIF network.
 
     ``Ω = G·N(0,1)·Bernoulli(p)/(p√N)``, then the mean of the non-zero entries is subtracted
     per postsynaptic neuron (``balance="post"``, column of ``w[pre, post]``; Nicola & Clopath's
@@ -263,7 +263,7 @@ def _make_core(config: FORCEConfig, w_in, w_rec, v_init) -> SpikingNetwork:
 
 
 def build_force(teacher: RateNetwork, config: FORCEConfig, key: jax.Array) -> FORCENetwork:
-    """A fresh FORCE design for ``teacher`` (spec §13.2), decoder Φ = 0.
+    """A fresh FORCE design for ``teacher`` (Büchel et al. 2021: FORCE-trained LIF network), decoder Φ = 0.
 
     Random draws (NumPy, seeded from ``key``, see :func:`_rng`): Ω from stream 1
     (:func:`force_omega`); W_in ~ N(0, 1), E ~ U(−Q, Q), V[0] ~ U(V_reset, V_th), in this

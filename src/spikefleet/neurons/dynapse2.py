@@ -56,15 +56,15 @@ With the defaults (``Iw_ahp = Io``) the AHP is effectively off: one spike adds
 ``Iw_ahp`` of order 1 µA is needed for an adaptation current comparable to ``Itau_mem``.
 
 Numerics: ``1 − e^(−x)`` is computed as ``−expm1(−x)``; with ``x = t_pulse_ahp/τ_ahp = 2e-5``
-the float32 ``1 − exp`` form has a relative error of ~1e-3 (the reference numbers of §4.9 of
+the float32 ``1 − exp`` form has a relative error of ~1e-3 (the reference numbers of Çakal et al. 2024: reference behaviour for unit tests of
 the spec are reproduced either way).
 
 Surrogate gradient (``surrogate=``, ``"reference"`` or ``"scaled"``; the forward pass is the
 count above in both): see :mod:`spikefleet.neurons.dynapse2_soma`, which holds the soma steps 3–4
 that this model shares with the circuit variant. The refractory counter carries no gradient.
 
-Reference quirks reproduced (spec §4.8, §12 rows 6–8) and what the circuit variant (the
-historical 4-dendrite model of spec §4.7 with the corrected options of §12) changes. The circuit
+Reference quirks reproduced (Çakal et al. 2024: modelling caveats, Çakal et al. 2024: reference-implementation defects and quirks rows 6–8) and what the circuit variant (the
+historical 4-dendrite model of Çakal et al. 2024: full 4-synapse model with the corrected options of Çakal et al. 2024: reference-implementation defects and quirks) changes. The circuit
 variant is the separate class :class:`spikefleet.neurons.dynapse2_circuit.DynapSE2Circuit` (with
 ``evolve_circuit``); ``DynapSE2(variant="circuit")`` raises ``NotImplementedError`` pointing there:
 
@@ -113,7 +113,7 @@ __all__ = [
 #: model variants; only ``reference`` is implemented here (``circuit``: :mod:`.dynapse2_circuit`)
 VARIANTS = ("reference", "circuit")
 
-#: Layout and physical constants (spec §4.3): F, A, dimensionless, V.
+#: Layout and physical constants (Çakal et al. 2024: parameters and defaults): F, A, dimensionless, V.
 LAYOUT_DEFAULTS = {
     "C_mem": 3e-12,
     "C_syn": 24.5e-12,  # the AMPA capacitance (the shipped single synapse)
@@ -128,7 +128,7 @@ LAYOUT_DEFAULTS = {
     "Vth": 0.7,
 }
 
-#: Per-dendrite capacitances of the chip (§4.3); 25 pF is the generic C_syn of LIF conversion.
+#: Per-dendrite capacitances of the chip (Çakal et al. 2024: parameters and defaults); 25 pF is the generic C_syn of LIF conversion.
 DENDRITE_CAPACITANCE = {"ampa": 24.5e-12, "gaba": 25e-12, "nmda": 25e-12, "shunt": 24.5e-12}
 
 #: High-level defaults (s, dimensionless gain ratios).
@@ -162,7 +162,7 @@ _NON_NEGATIVE = ("Idc", "If_nmda", "Iw_ahp")  # may be 0 (Iw_ahp was 0 before 20
 
 
 # --------------------------------------------------------------------------------------------
-# High-level <-> current conversions (spec §7.3). Plain arithmetic: works on Python floats, NumPy
+# High-level <-> current conversions (Çakal et al. 2024: high-level ↔ current conversions). Plain arithmetic: works on Python floats, NumPy
 # arrays (float64 stays float64) and JAX arrays / tracers; vectorised by broadcasting.
 # ``None`` in gives ``None`` out ("keep the existing current"); non-positive concrete inputs raise.
 # --------------------------------------------------------------------------------------------
@@ -269,7 +269,7 @@ def _has(params, k) -> bool:
     return (k in params) if isinstance(params, dict) else hasattr(params, k)
 
 
-#: Default currents (A): those implied by the high-level defaults plus the fixed ones of §4.3.
+#: Default currents (A): those implied by the high-level defaults plus the fixed ones of Çakal et al. 2024: parameters and defaults.
 CURRENT_DEFAULTS = {
     **high_level_to_currents(),
     "Ispkthr": 1e-7,
@@ -338,14 +338,14 @@ class DynapSE2(Population):
         if self.variant == "circuit":
             raise NotImplementedError(
                 "DynapSE2.variant='circuit': DynapSE2 implements only variant='reference'; the 4-dendrite "
-                "AMPA/GABA/NMDA/SHUNT circuit model of spec §4.7 (lasting GABA inhibition, refreshed V_mem) is the "
+                "AMPA/GABA/NMDA/SHUNT circuit model of Çakal et al. 2024: full 4-synapse model (lasting GABA inhibition, refreshed V_mem) is the "
                 "separate class spikefleet.neurons.dynapse2_circuit.DynapSE2Circuit")
         check_population(self, "DynapSE2", PARAMETER_NAMES, _NON_NEGATIVE, size_from=PARAMETER_NAMES[0])
 
     # ---------------------------------------------------------------- construction
     @classmethod
     def create(cls, n: int, *, dtype=jnp.float32, **overrides) -> "DynapSE2":
-        """``n`` identical neurons with the defaults of spec §4.3, any parameter overridden.
+        """``n`` identical neurons with the defaults of Çakal et al. 2024: parameters and defaults, any parameter overridden.
 
         ``overrides``: any of :data:`PARAMETER_NAMES` (a scalar or an ``[n]`` array), ``I_scale``
         (scalar) and the static fields ``dt``, ``variant``, ``surrogate``, ``max_spikes``.

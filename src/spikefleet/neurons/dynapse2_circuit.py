@@ -1,7 +1,7 @@
 r"""DYNAP-SE2 neurons with four dendrites (AMPA, GABA, NMDA, SHUNT): the "circuit" variant.
 
-The historical 4-synapse DynapSim model (spec ``dynapse2.md`` §4.7, tag [H]) with the corrected
-options of §12 row 7: lasting GABA inhibition on the leak and ``V_mem`` refreshed after the reset.
+The historical 4-synapse DynapSim model (Çakal et al. 2024: full 4-synapse model, tag [H]) with the corrected
+options of Çakal et al. 2024: reference-implementation defects and quirks row 7: lasting GABA inhibition on the leak and ``V_mem`` refreshed after the reset.
 :class:`~spikefleet.neurons.dynapse2.DynapSE2` stays the reference-compatible model; the
 conversions, defaults and the spike function are imported from there.
 
@@ -10,13 +10,13 @@ capacitances in F, float32, every parameter a per-neuron ``[N]`` array. The four
 their own named parameters ``Itau_d``, ``Igain_d``, ``C_d`` for ``d`` in (ampa, gaba, nmda, shunt)
 (:data:`DENDRITE_PARAMETER_NAMES`; :meth:`DynapSE2Circuit.dendrites` stacks one kind to
 ``[N, 4]``); ``X_c = max(X, Io)``, ``⌈x⌉₊ = max(x, Io)``, ``κ = (κ_n + κ_p)/2``, ``U = U_T/κ``.
-Defaults (§4.3): τ = 10 ms and gain ratio 100 on every dendrite, i.e. Itau/Igain = 86.88 pA /
+Defaults (Çakal et al. 2024: parameters and defaults): τ = 10 ms and gain ratio 100 on every dendrite, i.e. Itau/Igain = 86.88 pA /
 8.688 nA (AMPA, SHUNT; 24.5 pF) and 88.65 pA / 8.865 nA (GABA, NMDA; 25 pF).
 
 One step ``k``; input ``x_k = syn_input [N, 4]`` (dimensionless, ≥ 0, columns AMPA, GABA, NMDA,
 SHUNT) and ``J_k = current`` (A). For each dendrite ``d`` (all element-wise)::
 
- 1. DPI synapses, with the short-term-potentiation (STP) blend of §4.7
+ 1. DPI synapses, with the short-term-potentiation (STP) blend of Çakal et al. 2024: full 4-synapse model
         I_w       = I_scale · max(x_k,d, 0)                                       [A]
         τ_d       = U·C_d/Itau_d,c,   a_d = e^(−dt/τ_d),   c_d = 1 − e^(−t_pulse/τ_d)
         I_d,∞     = ⌈(Igain_d,c/Itau_d,c) · I_w⌉₊
@@ -28,23 +28,23 @@ SHUNT) and ``J_k = current`` (A). For each dendrite ``d`` (all element-wise)::
     over the pulse, of a logistic charge towards I_w + Igain_d [U]; it is ~I_d·t_pulse/τ_d ≈
     1e-3·I_d, so while I_d ≪ Igain_d (r ≈ 0.95) a spike delivers ≈ 1 − ρ_syn = 5 % of the shipped
     increment, more as I_d approaches Igain_d (the potentiation). The [H] model took weights as
-    currents (§4.7, no I_scale); here the drive keeps the ``w·I_scale`` convention of ``DynapSE2``.
+    currents (Çakal et al. 2024: full 4-synapse model, no I_scale); here the drive keeps the ``w·I_scale`` convention of ``DynapSE2``.
     ``stp_syn=0`` gives the pure exponential step of the shipped model (plus the Io floor).
  2. AHP, driven by the previous step's spike count S, same blend with ρ_ahp = 0.75
-        I_w,ahp = Iw_ahp·S,   I_ahp,∞ = (Igain_ahp,c/Itau_ahp,c)·I_w,ahp   (no floor, as §4.4)
+        I_w,ahp = Iw_ahp·S,   I_ahp,∞ = (Igain_ahp,c/Itau_ahp,c)·I_w,ahp   (no floor, as Çakal et al. 2024: one time step: exact update order)
         I_ahp  ← ⌈a_ahp·I_ahp + r·ΔI_stp + (1 − r)·ΔI_rc⌉₊     (t_pulse_ahp, τ_ahp, Igain_ahp,c)
  3. Membrane input (I_mem, V_mem and T_ref of the previous step)
         I_nmda,g = I_nmda / (1 + If_nmda/I_mem)          soft voltage gate (If_nmda = 0: open)
         I_dc     = Idc + J_k
-    a) ``membrane="code"`` (default; §4.4 with §4.7's changes, exponential feedback, double leak;
-       §4.7 changes I_leak only, so the last term keeps I_ahp/Itau_mem,c without I_gaba)
+    a) ``membrane="code"`` (default; Çakal et al. 2024: one time step: exact update order with Çakal et al. 2024: full 4-synapse model's changes, exponential feedback, double leak;
+       Çakal et al. 2024: full 4-synapse model changes I_leak only, so the last term keeps I_ahp/Itau_mem,c without I_gaba)
         I_leak   = Itau_mem,c + I_gaba + I_ahp                     GABA acts on the leak
         I_fb     = Io · exp(κ'·V_mem/U_T),   κ' = κ²/(κ + 1)
         I_in     = ⌈0 if T_ref > 0 else (I_nmda,g + I_ampa − I_shunt + I_dc − I_leak)⌉₊
         I_mem,∞  = (Igain_mem,c/Itau_mem,c) · (I_in − I_leak)
         f        = (I_fb/I_leak) · (I_mem + Igain_mem,c),       τ_m = U·C_mem/I_leak
         dI_mem   = I_mem/(τ_m·(I_mem + Igain_mem,c)) · [I_mem,∞ + f − I_mem·(1 + I_ahp/Itau_mem,c)]
-    b) ``membrane="textbook"`` (§4.6: single leak, sigmoid feedback; GABA joins the AHP sink)
+    b) ``membrane="textbook"`` (Çakal et al. 2024: documented circuit equations versus the code: single leak, sigmoid feedback; GABA joins the AHP sink)
         I_sink   = I_ahp + I_gaba
         I_in     = ⌈0 if T_ref > 0 else (I_nmda,g + I_ampa − I_shunt + I_dc)⌉₊
         I_mem,∞  = (Igain_mem,c/Itau_mem,c) · (I_in − I_sink − Itau_mem,c)
@@ -68,7 +68,7 @@ rest, runaway once I_a > Itau_mem (I_mem ≳ 250 pA, near where the exponential 
 leak), giving a DC f–I of 0/0/9/13/17/21/25 Hz at Idc = 10/20/50/100/200/500/1000 pA (code form:
 0/1/8/13/18/27/35 Hz).
 
-Differences from the reference variant (``DynapSE2``, §4.4/§4.8):
+Differences from the reference variant (``DynapSE2``, Çakal et al. 2024: one time step: exact update order/Çakal et al. 2024: modelling caveats):
 
 =======================  ===================================  ==========================================
 aspect                   DynapSE2 (reference)                 DynapSE2Circuit
@@ -81,7 +81,7 @@ NMDA / If_nmda           carried, unused                      soft gate I_nmda/(
 DPI / AHP increment      exponential step only                STP blend (ρ = 0.95 / 0.75)
 I_syn floor              not clipped (decays below Io)        clipped at Io
 V_mem after reset        not refreshed (quirk 3)              refreshed from the reset I_mem
-membrane                 code form only                       code (default) or textbook (§4.6)
+membrane                 code form only                       code (default) or textbook (Çakal et al. 2024: documented circuit equations versus the code)
 weights → current        ``w·I_scale``                        same ([H] took currents: ``I_scale=1``)
 state                    ``i_syn``                            ``i_ampa, i_gaba, i_nmda, i_shunt``
 parameters               24                                   36 (:data:`PARAMETER_NAMES`)
@@ -89,8 +89,8 @@ parameters               24                                   36 (:data:`PARAMET
 
 Unchanged: spike counts > 1 with one reset (quirk 4), the every-step charge floor (quirk 6),
 refractory blocking of ``I_in``, the surrogates ``"reference"``/``"scaled"`` and their reset
-gradients (see ``dynapse2``). The code form keeps the double leak of quirk 2 (§4.7: "the rest is
-identical to §4.4"); ``membrane="textbook"`` is the corrected option of §12 rows 7–8.
+gradients (see ``dynapse2``). The code form keeps the double leak of quirk 2 (Çakal et al. 2024: full 4-synapse model: "the rest is
+identical to Çakal et al. 2024: one time step: exact update order"); ``membrane="textbook"`` is the corrected option of Çakal et al. 2024: reference-implementation defects and quirks rows 7–8.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ __all__ = [
 DENDRITES = ("ampa", "gaba", "nmda", "shunt")
 #: membrane equations: the code form (default) or the textbook form (module docstring)
 MEMBRANE_FORMS = ("code", "textbook")
-STP_RATIO_SYN = 0.95  # ρ of the synaptic STP blend (§4.7)
+STP_RATIO_SYN = 0.95  # ρ of the synaptic STP blend (Çakal et al. 2024: full 4-synapse model)
 STP_RATIO_AHP = 0.75  # ρ of the AHP blend
 
 #: the 21 per-neuron parameters shared with the single-synapse model (soma, AHP, pulses, layout)

@@ -6,7 +6,7 @@ reads the result store of a wake-phrase study (``experiments/network-ads.toml``)
 * per sweep, one table of median [IQR] accuracy per design and level, over every chip of every
   instance (``seeds × fleet.chips`` values per cell; pooled as the paper pools its 10 instances
   × 10 mismatch draws);
-* the qualitative claims of issue 5 (spec network-ads.md §12.7), each with its numbers, a
+* the paper's qualitative claims (Büchel et al. 2021: comparisons that must be reproduced on substitute data), each with its numbers, a
   one-sided Mann–Whitney U test and a verdict ``holds`` / ``does not hold`` / ``not run``:
 
   1. mismatch 10 % and 20 %: ADS degrades less than FORCE (drop of the median accuracy from
@@ -15,7 +15,7 @@ reads the result store of a wake-phrase study (``experiments/network-ads.toml``)
   3. 40 % neuron death: ADS with fast weights keeps a median accuracy at least 0.2 above ADS
      without them (U test, ads > ads-nofast).
 
-With the training records, the report also checks the teacher's calibration (spec §12.3: test
+With the training records, the report also checks the teacher's calibration (Büchel et al. 2021: difficulty calibration: test
 accuracy 0.90 ± 0.02 with the max ŷ > 0.7 rule; :func:`teacher_calibration`), flagging a teacher
 outside the band, with a 95 % Wilson interval since the study's test sets are small.
 
@@ -38,7 +38,7 @@ __all__ = ["ALPHA", "CALIBRATION", "pooled", "level_tables", "check_claims", "te
 
 ALPHA = 0.01
 
-#: spec §12.3: the teacher's test accuracy must be 0.90 ± 0.02
+#: Büchel et al. 2021: difficulty calibration: the teacher's test accuracy must be 0.90 ± 0.02
 CALIBRATION = (0.90, 0.02)
 
 
@@ -155,7 +155,7 @@ def claims_markdown(records, train_records=None) -> str:
     rows = teacher_calibration(train_records or [])
     if rows:
         target, tol = CALIBRATION
-        parts.append(f"### Teacher calibration (spec §12.3: test accuracy {target:.2f} ± {tol:.2f}, max ŷ > 0.7)\n")
+        parts.append(f"### Teacher calibration (Büchel et al. 2021: difficulty calibration: test accuracy {target:.2f} ± {tol:.2f}, max ŷ > 0.7)\n")
         parts.append("| teacher | test accuracy | test samples | 95 % interval | validation | verdict |")
         parts.append("|---|---|---|---|---|---|")
         for c in rows:

@@ -1,13 +1,13 @@
-r"""E7d/E7e acceptance: deploy the E7c frozen-noise networks to DYNAP-SE2 and check what was deployed.
+r"""Deployment of the frozen-noise networks to DYNAP-SE2 and check what was deployed.
 
-Spec ``dynapse2.md`` §6, §9, §13 (E7d, E7e). For every checkpoint (a trained
+Çakal et al. 2024: weight quantisation, Çakal et al. 2024: mapping and hardware configuration, Çakal et al. 2024: acceptance experiments. For every checkpoint (a trained
 :class:`~spikefleet.models.dynapse2.DynapSE2Network`) and each quantisation method
 (``alternating``, ``autoencoder``):
 
-1. **E7d** — quantise (through :func:`~spikefleet.hardware.dynapse2.config.deploy`, seed 0) and check
+1. **Quantisation check** — quantise (through :func:`~spikefleet.hardware.dynapse2.config.deploy`, seed 0) and check
    loss ≤ 6e-3, max |ΔW_in| ≤ 5, max |ΔW_rec| ≤ 3 (simulator units) and every base current of the used
    core > 0;
-2. **E7e** — write the configuration (JSON), load it back, check that the masks and signs recovered from
+2. **Round-trip check** — write the configuration (JSON), load it back, check that the masks and signs recovered from
    the file equal the quantiser's, and rebuild the simulator of what was deployed
    (:func:`~spikefleet.hardware.dynapse2.reverse.network_from_config`: read-back Iw and bias currents);
 3. nominal classification of both patterns by the rebuilt network (margin > 0);
@@ -40,7 +40,7 @@ from spikefleet.train.design import test_design as test
 
 __all__ = ["LIMITS", "LEVELS", "run_one", "format_table", "run_study"]
 
-#: E7d acceptance limits (spec §6.3, §13).
+#: Acceptance limits of the quantisation check (Çakal et al. 2024: quality reporting, Çakal et al. 2024: acceptance experiments).
 LIMITS = {"loss": 6e-3, "max_abs_in": 5.0, "max_abs_rec": 3.0}
 #: ``dynapse2-frozen`` mismatch levels of the robustness check (σ = level/3)
 LEVELS = (0.3, 0.5)
@@ -103,7 +103,7 @@ def run_one(path, out_dir, *, chips: int = 200, chip_seed: int = 2022, levels=LE
 
 def format_table(records: list[dict]) -> str:
     """Markdown: one row per (checkpoint, float / method), then per-variant means."""
-    lines = ["| network | design | loss | max \\|ΔW_in\\| | max \\|ΔW_rec\\| | Iw (nA) | E7d | round trip "
+    lines = ["| network | design | loss | max \\|ΔW_in\\| | max \\|ΔW_rec\\| | Iw (nA) | quantisation check | round trip "
              "| nominal counts (p0 / p1) | correct @ 30 / 50 % | p10 margin @ 50 % |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(records, key=lambda r: (r.get("weight_noise") or 0, r.get("seed") or 0)):
@@ -144,7 +144,7 @@ def run_study(checkpoints, out_dir, *, chips: int = 200, seed: int = 0, on_recor
     checkpoints, out_dir = Path(checkpoints), Path(out_dir)
     paths = sorted(checkpoints.glob("*.sfc"))
     if not paths:
-        raise ConfigError(f"--checkpoints: expected a directory of E7c checkpoints (*.sfc), got none in {checkpoints}")
+        raise ConfigError(f"--checkpoints: expected a directory of frozen-noise study checkpoints (*.sfc), got none in {checkpoints}")
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     records = []

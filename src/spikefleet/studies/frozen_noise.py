@@ -1,6 +1,6 @@
-r"""E7c: DYNAP-SE2 training from scratch on frozen noise, with and without weight-noise injection.
+r"""DYNAP-SE2 training from scratch on frozen noise, with and without weight-noise injection.
 
-Spec ``dynapse2.md`` §10.3 and §13 (E7c). For every seed two networks train from the same
+Çakal et al. 2024: results and Çakal et al. 2024: acceptance experiments. For every seed two networks train from the same
 initial weights: **A** (no noise) and **B** (weight-noise injection ``σ = 0.1``). Each is then
 evaluated on one shared fleet of ``chips`` chips drawn from the ``dynapse2-frozen`` profile
 (all 24 circuit parameters, ``σ = level/3``) at each level; a chip is *correct* when the

@@ -33,7 +33,7 @@ def calibrate_teacher(preset_name: str = "default", *, source: str = "synthetic"
                       n_train: int = 1024, n_val: int = 256, n_test: int = 512, steps: int = 2000,
                       batch_size: int = 16, learning_rate: float = 1e-3, seed: int = 0, eval_every: int = 100,
                       progress: bool = False) -> dict:
-    """Train the 16 → 128 → 1 tanh teacher (spec §3.2) on the data and report its accuracies (§12.3).
+    """Train the 16 → 128 → 1 tanh teacher (Büchel et al. 2021: hey Snips teacher) on the data and report its accuracies (Büchel et al. 2021: difficulty calibration).
 
     Fixed train/validation/test sets (splits 1/2/3, global seed ``seed``; ``source`` and
     ``keyword`` as in :class:`WakePhraseTask`); batches are drawn from the training set by a

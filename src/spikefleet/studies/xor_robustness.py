@@ -1,4 +1,4 @@
-r"""Robustness of the Network ADS paper's methods on temporal XOR, on one shared fleet (issue 4).
+r"""Robustness of the Network ADS paper's methods on temporal XOR, on one shared fleet.
 
 Designs (one instance each, seed ``seed``; missing checkpoints are trained first):
 
@@ -12,7 +12,7 @@ Designs (one instance each, seed ``seed``; missing checkpoints are trained first
 =============  ==============================================================================
 
 Sweeps (the Network ADS figures' perturbations, one at a time): uniform mismatch 0/5/10/20 %
-(spec §14.2: Ω^f, τ_f, τ_r exempt; FORCE's feedback encoders E perturbed), quantisation
+(Büchel et al. 2021: parameter mismatch: Ω^f, τ_f, τ_r exempt; FORCE's feedback encoders E perturbed), quantisation
 full/6/5/4/3 bits per matrix (``quant``: W_in, Ω^s, W_out and FORCE's E; Ω^f *not* quantised,
 as the reference; ``quant+fast``: Ω^f quantised too, ADS designs only), membrane noise
 s = 0/0.01/0.05/0.1 of the threshold–reset gap per step, neuron death 0/40 % (random neurons,
@@ -20,7 +20,7 @@ whole trial).
 
 Every design sees the same chips (``fleet_keys(seed, chips)``) and test trials, so per-chip
 results are paired. Accuracy is scored against the **true** label; ``agreement`` against the
-**teacher's** decision (the label the paper uses for ADS and FORCE). Gains and the §14.1
+**teacher's** decision (the label the paper uses for ADS and FORCE). Gains and the Büchel et al. 2021: general protocol
 down-scaling are off unless ``--gain-refit`` / ``--ads-compensation`` are given; the table
 header states which.
 
@@ -138,7 +138,7 @@ def format_tables(records, *, chips: int, trials: int, gain_refit: bool, ads_com
     rows = list(dict.fromkeys((r.sweep, r.level) for r in records))
     by = {(r.design, r.sweep, r.level): r for r in records}
     note = (f"{chips} chips x {trials} test trials per cell; median [IQR] over chips; output gain re-fit: "
-            f"{'yes' if gain_refit else 'no'}; ADS Ω down-scaling (§14.1): {'yes' if ads_compensation else 'no'}; "
+            f"{'yes' if gain_refit else 'no'}; ADS Ω down-scaling (Büchel et al. 2021: general protocol): {'yes' if ads_compensation else 'no'}; "
             "reference-compatible mode")
     out = []
     for metric, title in (("accuracy", "accuracy vs the true label"), ("agreement", "agreement with the teacher"),

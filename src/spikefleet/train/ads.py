@@ -151,7 +151,7 @@ def _feedback_run(net: ADSNetwork, w_slow, inputs, target, k):
 
 
 def _online_run(net: ADSNetwork, w_slow, inputs, target, k, eta, chunk: int = LOW_RANK_CHUNK):
-    """One sample of the online rule (§7); returns ``(Ω^s, metrics)``.
+    """One sample of the online rule (Büchel et al. 2021: learning rule and feedback); returns ``(Ω^s, metrics)``.
 
     Exactly the per-step rule, computed without an ``N×N`` update per step: Ω^s is folded in
     every ``K = chunk`` steps, ``Ω^s ← Ω^s + η·mask∘(R_cᵀ E_c)`` with the chunk's pending traces
@@ -162,7 +162,7 @@ def _online_run(net: ADSNetwork, w_slow, inputs, target, k, eta, chunk: int = LO
         δ[t] = η [ (R_c o[t−1]) E_c − o[t−1] ∘ Σ_s r[s] ∘ ε[s] ]      (i ≠ j only)
         I^corr[t] = α_s I^corr[t−1] + δ[t]/τ_s
 
-    Ordering (spec §5 step 4 precedes §7 within a step): o[t−1] is delivered at step t with
+    Ordering (Büchel et al. 2021: spiking neuron model actually simulated step 4 precedes Büchel et al. 2021: learning rule and feedback within a step): o[t−1] is delivered at step t with
     the Ω^s that includes the updates of steps ≤ t−2, so the update of step s enters the
     pending set at step s+2.
     """
@@ -299,7 +299,7 @@ def _learn_one(net, inputs, target, k, eta, rule):
 
 
 def learn_sample(net: ADSNetwork, inputs, target_dyn, k, eta):
-    """One online-learning pass over one sample (§7); returns ``(new_net, metrics)``.
+    """One online-learning pass over one sample (Büchel et al. 2021: learning rule and feedback); returns ``(new_net, metrics)``.
 
     ``inputs`` [T, C] task input, ``target_dyn`` [T, N̂] teacher dynamics x̂; ``k``, ``eta``
     scalars (traced: changing them does not recompile). Metrics (during learning, with
@@ -309,7 +309,7 @@ def learn_sample(net: ADSNetwork, inputs, target_dyn, k, eta):
 
 
 def learn_batch_update(net: ADSNetwork, inputs, target_dyn, k, eta):
-    """The batched variant of §7 for one sample (normalised ``ΔΩ``, ``mean|ΔΩ| = η``)."""
+    """The batched variant of Büchel et al. 2021: learning rule and feedback for one sample (normalised ``ΔΩ``, ``mean|ΔΩ| = η``)."""
     return _learn_one(net, inputs, target_dyn, k, eta, "batched")
 
 
@@ -375,7 +375,7 @@ def _inference_chunk(net, inputs, xhat):
 def evaluate_ads(net: ADSNetwork, task, batch, target_dyn, *, chunk: int = 50) -> dict:
     """Inference metrics (k = 0) of ``net`` on a task batch with teacher dynamics ``target_dyn``.
 
-    ``e_rec``: mean over trials of the per-trial normalised reconstruction error (the §8.1
+    ``e_rec``: mean over trials of the per-trial normalised reconstruction error (the Büchel et al. 2021: temporal XOR
     model-selection criterion); ``e_rec_pooled``: Σ over trials and units of Var_t(x̂ − x̃)
     divided by the same sum of Var_t(x̂); ``dyn_mse``: mean (x̂ − x̃)²; ``accuracy`` (task decision
     rule on y), ``loss`` (output MSE vs the task target), ``rate_hz`` (mean over neurons and trials).
@@ -413,7 +413,7 @@ def training_inputs(task, seed: int, start: int, stop: int) -> np.ndarray:
 
 def train_ads(teacher: RateNetwork, task, config: ADSConfig, seed: int, *, progress: bool = True,
               block: int = 50, train_inputs=None):
-    """Train a Network ADS design on ``task`` to reproduce ``teacher``'s dynamics (spec §8.1).
+    """Train a Network ADS design on ``task`` to reproduce ``teacher``'s dynamics (Büchel et al. 2021: temporal XOR).
 
     ``config.epochs × config.trials_per_epoch`` fresh trials, batch size 1, k/η schedules over
     all iterations; after each epoch the inference network (k = 0) is validated on
@@ -427,7 +427,7 @@ def train_ads(teacher: RateNetwork, task, config: ADSConfig, seed: int, *, progr
     because it includes compilation).
 
     ``train_inputs`` ``[n, T, C]``: a fixed training set instead of fresh trials; trial ``i``
-    is ``train_inputs[i mod n]`` (epochs pass over the set in order, as in spec §8.2).
+    is ``train_inputs[i mod n]`` (epochs pass over the set in order, as in Büchel et al. 2021: hey Snips).
     """
 
     expect(isinstance(seed, int) and seed >= 0, "seed", "a non-negative integer", seed)

@@ -1,6 +1,6 @@
-r"""Gradient training of DYNAP-SE2 networks (Çakal et al. 2024; spec ``dynapse2.md`` §5.3, §10.2).
+r"""Gradient training of DYNAP-SE2 networks (Çakal et al. 2024; Çakal et al. 2024: where mismatch is applied, Çakal et al. 2024: training setup).
 
-The recipe of the reference experiment (E7c): full-batch Adam (learning rate ``1e-2``) on the
+The recipe of the reference experiment: full-batch Adam (learning rate ``1e-2``) on the
 mean squared error between the output spike raster ``S [B, T, N]`` and the one-hot target,
 ``L(W) = mean((S(W) − Y)²)``, for ``epochs`` epochs; only the weights ``W = (W_in, W_rec)``
 are trained (the circuit parameters stay at their nominal values).
@@ -11,13 +11,13 @@ the ``dynapse2-dynamic`` mismatch profile at level ``3σ``): at every epoch, wit
 
     W̃ = W ⊙ (1 + σ ξ),     g = ∇_{W̃} L(W̃),     W ← Adam(W, g)
 
-(the gradient *at* the noisy weights is applied to the clean ones, spec §5.3).
+(the gradient *at* the noisy weights is applied to the clean ones, Çakal et al. 2024: where mismatch is applied).
 
 Several runs (seeds × noise levels) train at once: every run is one lane of a ``vmap``, and
 epochs advance in jitted ``lax.scan`` chunks of ``chunk`` epochs (one compilation for the whole
 training). Run ``i`` initialises its weights from ``PRNGKey(seed_stream(seed_i, 11))``
 (Kaiming-uniform, :func:`~spikefleet.models.dynapse2.init_dynapse2`), so runs with the same
-seed and different noise share their initial weights (the paired design of E7c), and draws its
+seed and different noise share their initial weights (the paired design of the frozen-noise study), and draws its
 weight noise from ``PRNGKey(seed_stream(seed_i, 12))``.
 """
 
@@ -50,7 +50,7 @@ __all__ = ["DynapSE2TrainConfig", "initial_network", "train_dynapse2", "train_dy
 
 @dataclass(frozen=True)
 class DynapSE2TrainConfig:
-    """The E7c recipe (defaults: spec §10.3 "training from scratch")."""
+    """The frozen-noise study's recipe (defaults: Çakal et al. 2024: results "training from scratch")."""
 
     epochs: int = 30_000
     learning_rate: float = 1e-2

@@ -1,8 +1,8 @@
-r"""FORCE baseline (spec §13.2): how a LIF network is trained with recursive least squares, after
+r"""FORCE baseline (Büchel et al. 2021: FORCE-trained LIF network): how a LIF network is trained with recursive least squares, after
 Nicola & Clopath (Nat. Commun. 2017), to reproduce the teacher's dynamics.
 
-Spec: ``spec/network-ads.md`` §13.2 (design, learning), §3 (teacher, target x̂ = tanh(x)), §9
-(decision rules), §14.2 (what mismatch perturbs), §17 item 10 (accuracy labels). Units: time
+Büchel et al. 2021: FORCE-trained LIF network (design, learning), Büchel et al. 2021: teacher: the rate network (teacher, target x̂ = tanh(x)), Büchel et al. 2021: inference, decision rules, output gain
+(decision rules), Büchel et al. 2021: parameter mismatch (what mismatch perturbs), Büchel et al. 2021: reference-implementation quirks item 10 (accuracy labels). Units: time
 in seconds, potentials and currents in "mV" (Nicola & Clopath's numbers), readout/synaptic
 traces in Hz. Orientation everywhere ``w[pre, post]`` (row = presynaptic), drives ``x @ w``.
 
@@ -10,15 +10,15 @@ The design (architecture, neuron model, weights, seeds) and its construction are
 :mod:`spikefleet.models.force` (:class:`~spikefleet.models.force.FORCENetwork`,
 :func:`~spikefleet.models.force.build_force`); this module is how it learns.
 
-Learning (spec §13.2, RLS at every time step, :func:`rls_update`), from the initial state of
+Learning (Büchel et al. 2021: FORCE-trained LIF network, RLS at every time step, :func:`rls_update`), from the initial state of
 every sample, with (Φ, P) carried from sample to sample::
 
     z[t] = r[t] @ Φ        (Φ before this step's update; z[t] is also the value fed back)
-    e[t] = z[t] − x̂[t]     x̂[t] = tanh(x_teacher[t])  (§3.1, the same target as Network ADS)
+    e[t] = z[t] − x̂[t]     x̂[t] = tanh(x_teacher[t])  (Büchel et al. 2021: equations, the same target as Network ADS)
     Φ    ← Φ − (P r[t]) e[t]ᵀ
     P    ← P − (P r[t])(P r[t])ᵀ / (1 + r[t]ᵀ P r[t])
 
-Φ's update uses P r with the P *before* the step (as written in the spec and in Nicola &
+Φ's update uses P r with the P *before* the step (as written in the paper and in Nicola &
 Clopath's code), not the textbook RLS gain P r/(1 + rᵀPr); P stays exactly symmetric, and
 its recursion is exact Sherman–Morrison: P[t] = (Σ_s r[s] r[s]ᵀ + I/α)⁻¹. With the old P the
 a-posteriori error is e·(1 − rᵀPr), so a step is stable while rᵀPr < 2; the small α = 1e−5
@@ -69,7 +69,7 @@ def initial_p(config: FORCEConfig) -> jax.Array:
 
 
 def rls_update(phi, p, r, err, gate=1.0):
-    """One RLS step (spec §13.2): ``Φ ← Φ − (Pr)eᵀ``, ``P ← P − (Pr)(Pr)ᵀ/(1 + rᵀPr)``.
+    """One RLS step (Büchel et al. 2021: FORCE-trained LIF network): ``Φ ← Φ − (Pr)eᵀ``, ``P ← P − (Pr)(Pr)ᵀ/(1 + rᵀPr)``.
 
     ``phi`` [N, M], ``p`` [N, N] (symmetric), ``r`` [N], ``err`` [M] = ``z − target`` with
     ``z = r @ phi`` (before the update). ``gate`` (0 or 1) switches the update off (padding).
@@ -202,7 +202,7 @@ def _better(new: dict, best: Optional[dict]) -> bool:
 # --------------------------------------------------------------------------------- training
 def train_force(teacher: RateNetwork, task, config: FORCEConfig, seed: int, *, progress: bool = True,
                 block: int = 25):
-    """Train a FORCE design on ``task`` to reproduce ``teacher``'s dynamics (spec §13.2).
+    """Train a FORCE design on ``task`` to reproduce ``teacher``'s dynamics (Büchel et al. 2021: FORCE-trained LIF network).
 
     Up to ``config.epochs × config.trials_per_epoch`` fresh trials, batch size 1, RLS at every
     step; trials are learned ``block`` at a time inside one jitted scan (a short last block

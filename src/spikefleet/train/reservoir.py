@@ -1,11 +1,11 @@
-r"""Reservoir (liquid-state machine) baseline of the Network ADS paper (spec §13.3, §14.2).
+r"""Reservoir (liquid-state machine) baseline of the Network ADS paper (Büchel et al. 2021: reservoir / liquid-state machine, Büchel et al. 2021: parameter mismatch).
 
 An untrained recurrent LIF "liquid" with a linear readout fitted by ridge regression.
 
 Structure (:func:`build_reservoir`, orientation ``w[pre, post]`` as everywhere)
 -------------------------------------------------------------------------------
 * ``N`` neurons split into ``L`` disconnected *liquids*: consecutive index blocks of near-equal
-  size (``N = 768, L = 8`` gives the spec's 8 × 96). ``W_rec`` is block-diagonal: there is no
+  size (``N = 768, L = 8`` gives the paper's 8 × 96). ``W_rec`` is block-diagonal: there is no
   synapse between two liquids.
 * Inside a liquid of ``m`` neurons exactly ``round(p · m (m − 1))`` of the ``m (m − 1)``
   ordered pairs ``pre ≠ post`` are connected (drawn without replacement; ``p = density =
@@ -60,9 +60,9 @@ Training (:func:`train_reservoir`): one pass over ``train_trials`` fresh trials 
 ``x + noise · max_t |x| · ξ`` (``ξ ~ N(0, 1)`` per sample and channel; ``noise = 0.01``, the
 spec's 1 %), simulated noise-free; the readout is fitted against the task target
 ``y_target``. Validation: ``val_trials`` fresh trials ``task.generate(n, seed_stream(seed,
-VAL))`` with the task's own decision rule (XOR: the §9 threshold rule).
+VAL))`` with the task's own decision rule (XOR: the Büchel et al. 2021: inference, decision rules, output gain threshold rule).
 
-Mapping of the spec's NEST units onto spikefleet's dimensionless LIF
+Mapping of the paper's NEST units onto spikefleet's dimensionless LIF
 --------------------------------------------------------------------
 The reference liquid is NEST ``iaf_psc_exp`` driven through Rockpool's NEST layer: weights are
 given in nA-like units and multiplied by 1000 before reaching NEST (pA), the membrane capacity
@@ -85,7 +85,7 @@ self-sustained activity, mostly in the fastest liquid). Measured on XOR
 (seed 0, 200 training trials, input density 0.3): ×2 → 5 Hz, ×3 → 15 Hz, ×3.5 → 45 Hz, ×4 → 130 Hz
 with the fastest liquid self-sustaining and rates still rising at the end of the trial (the
 reference reservoir ran at 124 Hz on Hey Snips). With ×3, excitatory synapses jump the
-postsynaptic current by 0.45 ± 0.03 gaps, inhibitory ones by −2.13 ± 0.14 gaps, and the spec's
+postsynaptic current by 0.45 ± 0.03 gaps, inhibitory ones by −2.13 ± 0.14 gaps, and the paper's
 input weight 0.0183 is a current of 5.5 gaps. The structure (block-diagonal liquids, density, E/I ratio and factor,
 spread of time constants, τ_r, λ, 1 % noise) is kept exactly.
 
@@ -94,12 +94,12 @@ What changes for temporal XOR (one analogue input channel with smoothed ±1 puls
 "random"``: about half the neurons are depolarised by positive pulses and hyperpolarised by
 negative ones, the other half the opposite way, an ON/OFF split that lets each liquid tell the
 two signs apart), and the input density is ``input_density = 1`` (every neuron receives the one
-channel) instead of the spec's 0.01, which for 16 channels meant 0.16 input synapses per neuron
+channel) instead of the paper's 0.01, which for 16 channels meant 0.16 input synapses per neuron
 and for one channel would reach about 3 of 320 neurons (the reference code also replaced its
 sparse draw by a dense, data-derived input matrix before training). With 0.3 or 0.5 the XOR
 accuracy drops by a few points (0.92–0.98 on seeds 0–2 instead of 0.98–1.0).
 
-Mismatch (spec §14.2): the reservoir protocol perturbs ``τ_mem``, ``τ_syn`` (exc. and inh.),
+Mismatch (Büchel et al. 2021: parameter mismatch): the reservoir protocol perturbs ``τ_mem``, ``τ_syn`` (exc. and inh.),
 ``V_th`` (via the threshold–reset gap), ``W_rec`` and the readout weights. Here excitatory and
 inhibitory synapses of a neuron share one ``τ_syn`` (one synapse group), so the fleet's
 ``tau_syn`` perturbation moves both together (NEST would draw them independently).
@@ -160,7 +160,7 @@ def _is_pos_int(x) -> bool:
 # ------------------------------------------------------------------------------------ config
 @dataclass(frozen=True)
 class ReservoirConfig:
-    """Liquid, readout and training settings (defaults: XOR, N = 320; spec §13.3 values in spec
+    """Liquid, readout and training settings (defaults: XOR, N = 320; Büchel et al. 2021: reservoir / liquid-state machine values in spec
     units, see the module docstring for the unit mapping).
 
     ``liquids=None`` means ``max(1, round(n / 96))`` (3 for 320, 8 for 768).

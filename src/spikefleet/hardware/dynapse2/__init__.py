@@ -1,4 +1,4 @@
-"""DYNAP-SE2 hardware layer (spec ``dynapse2.md`` §6–§9, §12).
+"""DYNAP-SE2 hardware layer (Çakal et al. 2024: weight quantisation to mapping and hardware configuration, Çakal et al. 2024: reference-implementation defects and quirks).
 
 - :mod:`.biases`: bias-name table, parametric bias generator, current ↔ (coarse, fine) translation;
 - :mod:`.calibration`: user-supplied calibration tables (CSV/JSON) and their precedence;

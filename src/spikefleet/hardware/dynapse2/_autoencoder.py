@@ -1,4 +1,4 @@
-r"""Training kernel of the unsupervised quantisation autoencoder (spec §6.2), all cores at once.
+r"""Training kernel of the unsupervised quantisation autoencoder (Çakal et al. 2024: algorithm), all cores at once.
 
 Per core ``k`` the input is ``v̂_k ∈ ℝ^K`` (normalised synapse magnitudes, ``v̂ = α·|w|``). The
 model has an encoder ``W_en ∈ ℝ^{K×4}`` and a decoder ``W_dec ∈ ℝ^{4×K}``:
@@ -54,7 +54,7 @@ hard_bits.defvjp(_hard_bits_fwd, _hard_bits_bwd)
 
 
 def _loss(params, v, valid):
-    """Spec §6.2 loss of one core; ``v``/``valid`` are ``[K_max]`` (padding excluded)."""
+    """Çakal et al. 2024: algorithm loss of one core; ``v``/``valid`` are ``[K_max]`` (padding excluded)."""
     w_en, w_dec = params
     n = jnp.maximum(valid.sum(), 1.0)
     c = v @ w_en                                   # [4]
@@ -105,7 +105,7 @@ class AEFit(NamedTuple):
 
     codes: np.ndarray        # [n, 4] base weights in normalised units
     bits: np.ndarray         # [n, 4, K_max] in {0, 1}
-    loss: np.ndarray         # [n] loss at the returned parameters (spec §6.2 incl. penalties)
+    loss: np.ndarray         # [n] loss at the returned parameters (Çakal et al. 2024: algorithm incl. penalties)
     history: tuple           # per core: chunk-mean losses
     epochs: np.ndarray       # [n] epochs run
 

@@ -1,9 +1,9 @@
 r"""DYNAP-SE2 bias generator: currents ↔ (coarse, fine) codes, the bias-name table, parameter sets.
 
-**Bias table** (spec §7.1): :data:`BIASES` holds the 23 simulated biases as :class:`Bias` records
+**Bias table** (Çakal et al. 2024: simulator name ↔ chip bias name ↔ transistor type ↔ scale factor): :data:`BIASES` holds the 23 simulated biases as :class:`Bias` records
 (simulator name, chip bias name, transistor type = last letter of the chip name, scale factor).
 
-**Bias generator** (spec §7.2, §8). The chip delivers I(c, f) = scale(bias)·G_type(c, f) for coarse
+**Bias generator** (Çakal et al. 2024: bias generator: (coarse, fine) → current, Çakal et al. 2024: data the project may not copy). The chip delivers I(c, f) = scale(bias)·G_type(c, f) for coarse
 c ∈ 0..5, fine f ∈ 0..255, type ∈ {N, P}. The default G is the three-point parametric model P3,
 fitted to the 36 published endpoints E0(c) = G(c, 0), E1(c) = G(c, 1), E255(c) = G(c, 255) per type::
 
@@ -13,7 +13,7 @@ fitted to the 36 published endpoints E0(c) = G(c, 0), E1(c) = G(c, 1), E255(c) =
 Fit: per (type, coarse) P3 has 3 free values (offset at f = 0, intercept and slope for f ≥ 1) and is
 solved exactly through the 3 published points (zero residual); P2 is the line through f = 0 and 255.
 Both are strictly monotone in f and injective over all 2 × 6 × 256 codes. The reference's measured
-3072-value table is *not* used or copied (§8); the non-monotone steps at multiples of 32 are not
+3072-value table is *not* used or copied (Çakal et al. 2024: data the project may not copy); the non-monotone steps at multiples of 32 are not
 modelled (a user calibration table captures them).
 
 **Analog → digital** (the reference rule). The code for a request I ≥ 0 is
@@ -35,7 +35,7 @@ bias, the requested current and the achievable range. ``max_overrange=math.inf``
 reference (always clamp); ``0`` raises on any request above the range.
 
 **Measured errors of P3** (this implementation; they reproduce the reference measurements [M] of
-spec §8 to the printed digits). E2(a): each of the 1536 codes round-trips exactly, N and P, any scale.
+Çakal et al. 2024: data the project may not copy to the printed digits). E2(a): each of the 1536 codes round-trips exactly, N and P, any scale.
 E2(b), 1000 log-spaced currents in [1e-13, 1e-5] A, scale 1, excluding results at the min/max code:
 N: n = 824, mean 0.895 %, max 16.72 % (criterion < 25 %), max 5.55 % for I ≥ 2 pA (criterion < 7 %);
 P: n = 836, mean 0.928 %, max 16.41 %, max 5.36 % for I ≥ 2 pA. (P2, N: n = 818, mean 0.844 %,
@@ -96,7 +96,7 @@ def _b(sim: str, chip: str, scale: float) -> Bias:
     return Bias(sim, chip, chip[-1], scale)
 
 
-#: The 23 simulated biases (spec §7.1); the type is the last letter of the chip name.
+#: The 23 simulated biases (Çakal et al. 2024: simulator name ↔ chip bias name ↔ transistor type ↔ scale factor); the type is the last letter of the chip name.
 BIASES: tuple[Bias, ...] = (
     _b("Idc", "SOIF_DC_P", 0.38), _b("If_nmda", "DENM_NMREV_N", 1.05),
     _b("Igain_ahp", "SOAD_GAIN_P", 0.68), _b("Igain_ampa", "DEAM_EGAIN_P", 0.68),
@@ -112,7 +112,7 @@ BIASES: tuple[Bias, ...] = (
 _BY_SIM = MappingProxyType({b.sim_name: b for b in BIASES})
 _BY_CHIP = MappingProxyType({b.chip_name: b for b in BIASES})
 
-#: Scale factors of non-simulated biases (spec §7.1; wildcard/ranged entries SOHO_*, NCCF_* omitted).
+#: Scale factors of non-simulated biases (Çakal et al. 2024: simulator name ↔ chip bias name ↔ transistor type ↔ scale factor; wildcard/ranged entries SOHO_*, NCCF_* omitted).
 UNSIMULATED_SCALES: Mapping[str, float] = MappingProxyType({
     "LBWR_VB_P": 0.57, "SOIF_CC_N": 0.66, "SOAD_CASC_P": 0.385, "SOCA_W_N": 0.92, "SOCA_GAIN_P": 0.68,
     "SOCA_TAU_P": 0.2, "DEAM_VRES_P": 0.385, "DEAM_HRES_P": 0.385, "DEAM_NRES_P": 0.385,
@@ -141,7 +141,7 @@ def get_bias(name: str) -> Bias:
     return b
 
 
-#: Published raw endpoints (A, scale 1), spec §7.2: ENDPOINTS[type][coarse] = (G(c,0), G(c,1), G(c,255)).
+#: Published raw endpoints (A, scale 1), Çakal et al. 2024: bias generator: (coarse, fine) → current: ENDPOINTS[type][coarse] = (G(c,0), G(c,1), G(c,255)).
 ENDPOINTS: Mapping[str, tuple[tuple[float, float, float], ...]] = MappingProxyType({
     "N": ((0.4936e-12, 0.6568e-12, 71.77e-12), (0.9351e-12, 2.687e-12, 572.8e-12),
           (1.061e-12, 20.79e-12, 4.568e-9), (1.078e-12, 171.5e-12, 36.42e-9),
@@ -266,7 +266,7 @@ def parametric_generator(model: str = "P3") -> BiasGenerator:
     c, f = np.meshgrid(np.arange(N_COARSE), np.arange(N_FINE), indexing="ij")
     grid = np.stack([parametric_current(c, f, t, model) for t in TYPES])
     return BiasGenerator(grid, {"source": "parametric", "model": model, "label": f"parametric:{model}",
-                                "endpoints": "spikefleet spec §7.2 (published endpoint table)"})
+                                "endpoints": "spikefleet Çakal et al. 2024: bias generator: (coarse, fine) → current (published endpoint table)"})
 
 
 # ---------------------------------------------------------------------------- parameter sets

@@ -1,4 +1,4 @@
-r"""User-supplied DYNAP-SE2 bias-generator calibration tables (spec §8.3) and their precedence.
+r"""User-supplied DYNAP-SE2 bias-generator calibration tables (Çakal et al. 2024: data the project may not copy) and their precedence.
 
 A table gives the raw generator current G_type(coarse, fine) in Amperes (scale 1) of a real chip; when
 active it replaces the parametric model of :mod:`.biases` for every conversion.
@@ -19,7 +19,7 @@ are optional but must match when given; in JSON they are required (``format`` op
 what was got): type N or P; integer coarse 0..5 and fine 0..255; each code at most once; currents finite
 and > 0; the complete 2 × 6 × 256 grid unless ``partial``; within each (type, coarse)
 G(c, f) ≥ (1 − tol)·max_{f' < f} G(c, f') with tol = ``monotone_tolerance`` (default 0.10 — measured
-chips step *down* by up to ≈ 6 % at f = 128 and 5 % at f = 64, spec §7.2); values more than 3× off the
+chips step *down* by up to ≈ 6 % at f = 128 and 5 % at f = 64, Çakal et al. 2024: bias generator: (coarse, fine) → current); values more than 3× off the
 P3 model only warn (``UserWarning``). Duplicate currents are legal (e.g. equal f = 0 floors): the code
 round trip code → current → code is then the identity on codes with distinct currents and maps a
 shared current to its lexicographically smallest code (the tie rule of :mod:`.biases`).

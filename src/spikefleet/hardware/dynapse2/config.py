@@ -3,7 +3,7 @@ r"""DYNAP-SE2 configuration from a trained network: validate → place → quant
 :func:`deploy` turns a :class:`~spikefleet.models.dynapse2.DynapSE2Network` into a
 :class:`Deployment` whose ``config`` is a :class:`HardwareConfig`:
 
-* ``configuration``: the samna-free alias :class:`~.samna_alias.Dynapse2Configuration` (spec §9.5):
+* ``configuration``: the samna-free alias :class:`~.samna_alias.Dynapse2Configuration` (Çakal et al. 2024: samna classes and fields):
   ``chips[chip].cores[core]`` holds the core's 23 simulated biases as ``parameters[chip bias name]``
   = (coarse, fine, type), and ``neurons[local id]`` its CAM (``synapses``, 64) and SRAM
   (``destinations``, 4) as laid out in :mod:`.routing`;
@@ -13,7 +13,7 @@ r"""DYNAP-SE2 configuration from a trained network: validate → place → quant
   translations (requested vs read-back currents), per-core layout constants, DC latches and the list
   of corrected reference defects (``mode = "corrected"``).
 
-**Pipeline** (spec §9.2–9.4, §14). 1. Place (:mod:`.mapping`) and validate everything that does not
+**Pipeline** (Çakal et al. 2024: mapper to configuration from specification, Çakal et al. 2024: implementation notes). 1. Place (:mod:`.mapping`) and validate everything that does not
 depend on quantisation (capacity, tags, per-core parameters, fan-in/fan-out/hops of the non-zero
 float weights — zero weights are never allocated — and the DAC range of the non-weight biases). 2.
 Quantise per post-synaptic core (:func:`~.quantize.quantize`, ``core = placement.global_core``) unless
@@ -21,10 +21,10 @@ a ``quantization`` is given. 3. Validate masks, signs, base currents and the Iw 
 (:mod:`.routing`). 5. Translate each used core's currents to codes (:func:`~.biases.currents_to_codes`):
 Idc, If_nmda, Igain_ahp, Igain_mem, Ipulse_ahp, Ipulse, Iref, Ispkthr, Itau_ahp, Itau_mem, Iw_ahp
 from the core's parameters; Igain_syn / Itau_syn copied to all four dendrites (AMPA, GABA, NMDA,
-SHUNT; spec §9.4); Iw_0..Iw_3 from quantisation. Every violation found in a stage is raised together
+SHUNT; Çakal et al. 2024: configuration from specification); Iw_0..Iw_3 from quantisation. Every violation found in a stage is raised together
 as :class:`~.constraints.HardwareLimitError`; nothing is exported while any remain.
 
-Corrected reference defects (spec §12; recorded in ``metadata["corrections"]``): 1 complete chip
+Corrected reference defects (Çakal et al. 2024: reference-implementation defects and quirks; recorded in ``metadata["corrections"]``): 1 complete chip
 positions; 2 ⌈N/256⌉ balanced cores; 3 core-local neuron ids, ``latch_so_dc`` only when
 Idc > ``dc_latch_factor``·Io, one merged input channel map; 4 one SRAM entry per destination chip;
 5 CAM overflow reported as CAM (``fan_in``); 6 Iw_ahp kept (per core, read back by the reverse
@@ -66,7 +66,7 @@ __all__ = ["HardwareConfig", "Deployment", "deploy", "to_samna", "SamnaUnavailab
 
 #: format name and version written to ``metadata`` of every configuration
 CONFIG_FORMAT, CONFIG_VERSION = "spikefleet-dynapse2-config", 1
-#: reference defects corrected by :func:`deploy` (spec §12 row -> what), stored in ``metadata``
+#: reference defects corrected by :func:`deploy` (Çakal et al. 2024: reference-implementation defects and quirks row -> what), stored in ``metadata``
 CORRECTIONS = MappingProxyType({
     "1": "complete chip-position table; multi-chip hops", "2": "ceil(N/256) cores, balanced contiguous blocks",
     "3": "core-local neuron ids; latch_so_dc only when Idc > dc_latch_factor*Io; merged input channel map",

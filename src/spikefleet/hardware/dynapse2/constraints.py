@@ -1,6 +1,6 @@
 r"""DYNAP-SE2 hardware constraints as data, and a validator that reports *every* violation at once.
 
-**Hardware facts** (spec §3) live in the frozen :class:`HardwareSpec`: ``n_chips`` chips (default 1,
+**Hardware facts** (Çakal et al. 2024: DYNAP-SE2 hardware facts used by the pipeline) live in the frozen :class:`HardwareSpec`: ``n_chips`` chips (default 1,
 4 modelled) of 4 cores × 256 neurons; per neuron 64 CAM entries (fan-in) and 4 SRAM entries
 (fan-out: 1 monitor entry + at most 3 destination chips); 2048 tags 0..2047 (strict, corrected
 defect 11); hops |x|, |y| ≤ 7; 4 weight bits per synapse (masks 0..15) selecting the 4 per-core base
@@ -21,7 +21,7 @@ list of :class:`Violation` records (code, where, limit, value, hint, location). 
 ``neurons_exceed_capacity`` more neurons than ``n_chips × 4 × 256``
 ``cores_exhausted``         a placement needs more cores than the chips have
 ``placement_invalid``       chip/core/neuron id out of range, or two neurons at one address
-``tags_exhausted``          ``n_in + 2N > 2048`` (the §9.3 tag layout)
+``tags_exhausted``          ``n_in + 2N > 2048`` (the Çakal et al. 2024: memory allocation tag layout)
 ``fan_in``                  more than 64 allocated incoming synapses (CAM) on a neuron
 ``fan_out``                 more than 4 SRAM entries (1 monitor + destination chips) on a neuron
 ``hop_out_of_range``        a route whose |x_hop| or |y_hop| exceeds 7
@@ -69,7 +69,7 @@ _NON_NEGATIVE = ("Idc", "If_nmda", "Iw_ahp")
 
 
 class Dendrite(enum.IntEnum):
-    """samna ``Dendrite`` enum integers (spec §3)."""
+    """samna ``Dendrite`` enum integers (Çakal et al. 2024: DYNAP-SE2 hardware facts used by the pipeline)."""
 
     none = 0
     ampa = 1024
@@ -96,7 +96,7 @@ def _int(x) -> bool:
 
 @dataclass(frozen=True)
 class HardwareSpec:
-    """Limits and layout of a DYNAP-SE2 board (spec §3); every field is plain data.
+    """Limits and layout of a DYNAP-SE2 board (Çakal et al. 2024: DYNAP-SE2 hardware facts used by the pipeline); every field is plain data.
 
     ``chip_positions[i]``: (x, y) of chip ``i`` (complete table, corrected defect 1; ``n_chips`` ≤ its
     length). ``input_origin_chip``: input events from the host are routed as if sent from this chip
@@ -199,7 +199,7 @@ class HardwareSpec:
         return cls(**conv)
 
 
-def hop(spec: HardwareSpec, src_chip: int, dst_chip: int) -> tuple[int, int]:
+def hop(paper: HardwareSpec, src_chip: int, dst_chip: int) -> tuple[int, int]:
     """Module-level alias of :meth:`HardwareSpec.hop`."""
     return spec.hop(src_chip, dst_chip)
 
@@ -255,7 +255,7 @@ def _matrix(x, name, shape, dtype=None):
     return a
 
 
-def validate(spec: Optional[HardwareSpec] = None, *, n_in: int, n_neurons: int, placement=None, weights=None,
+def validate(paper: Optional[HardwareSpec] = None, *, n_in: int, n_neurons: int, placement=None, weights=None,
              masks=None, signs=None, parameters: Optional[Mapping] = None, share: str = "strict",
              rtol: float = 1e-3, base_currents=None, core_currents: Optional[Mapping] = None,
              bias_codes: Optional[Mapping] = None, generator=None) -> list[Violation]:

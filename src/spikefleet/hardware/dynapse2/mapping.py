@@ -4,7 +4,7 @@ r"""Mapper: a trained :class:`~spikefleet.models.dynapse2.DynapSE2Network` → a
 ``(chip[n], core[n], neuron[n])`` with a *core-local* neuron id 0..255 (corrected defect 3: the
 reference indexes core neurons with global ids). Global core ``g = chip·4 + core``; chip ``g // 4``.
 
-**Per-core parameters** (spec §9.2, §14). All 24 DynapSim parameters are one value per core on the
+**Per-core parameters** (Çakal et al. 2024: mapper, Çakal et al. 2024: implementation notes). All 24 DynapSim parameters are one value per core on the
 chip. With ``share="strict"`` (default) neurons are first grouped by their nominal parameters
 (:func:`~.constraints.group_parameters`: equal within ``rtol`` of a group representative), and each
 group gets its own cores, so neurons with different parameters never share a core; with an explicit
@@ -229,7 +229,7 @@ def plan(net, spec: Optional[HardwareSpec] = None, *, n_cores: Optional[int] = N
                            rtol=rtol)
     violations = [v for v in violations if v.code != "tags_exhausted"]  # n_in unknown here; checked by deploy
     if share == "average" and notes:
-        warnings.warn("per-core parameter averaging is lossy (spec §9.2): " + "; ".join(notes), UserWarning,
+        warnings.warn("per-core parameter averaging is lossy (Çakal et al. 2024: mapper): " + "; ".join(notes), UserWarning,
                       stacklevel=3)
     return placement, violations
 

@@ -1,6 +1,6 @@
-r"""Per-core DYNAP-SE2 weight quantisation: 4 shared base currents, 4-bit masks and signs (spec §6).
+r"""Per-core DYNAP-SE2 weight quantisation: 4 shared base currents, 4-bit masks and signs (Çakal et al. 2024: weight quantisation).
 
-**Constraint (§6.1).** Every core ``k`` has 4 base currents ``Iw_{k,0..3} > 0`` (A), shared by all
+**Constraint (Çakal et al. 2024: the constraint).** Every core ``k`` has 4 base currents ``Iw_{k,0..3} > 0`` (A), shared by all
 synapses that *terminate* on its neurons. A synapse ``pre → post`` (``w[pre, post]``, input
 ``w_in[c, n]`` or recurrent ``w_rec[m, n]``) stores a mask ``q ∈ 0..15`` and a sign
 ``s ∈ {+1 (AMPA), −1 (GABA)}``; with ``k = core[post]`` its dimensionless weight is
@@ -12,13 +12,13 @@ weight; zero float weights are never allocated (sign 0, mask 0). A non-zero weig
 (not allocated either: ``n_cam_entries`` counts non-zero masks, ≤ 64 per neuron on the chip).
 
 **Objective.** Per core, with ``v`` the magnitudes of its non-zero weights, both methods minimise
-``Σ (|ŵ| − v)²``. The reported loss is the spec's normalised form
-``loss_k = mean((α_k(|ŵ| − v))²)``, ``α_k = 1/(max v − min v + 1)`` (§6.2, penalties are 0 for a
+``Σ (|ŵ| − v)²``. The reported loss is the paper's normalised form
+``loss_k = mean((α_k(|ŵ| − v))²)``, ``α_k = 1/(max v − min v + 1)`` (Çakal et al. 2024: algorithm, penalties are 0 for a
 valid solution), so the two methods and the reference's E7d threshold (≤ 6e-3) compare directly.
 
 **Methods.**
 
-* :func:`quantize_autoencoder`: the reference's unsupervised autoencoder, §6.2 (see
+* :func:`quantize_autoencoder`: the reference's unsupervised autoencoder, Çakal et al. 2024: algorithm (see
   :mod:`._autoencoder`); ``Iw_b = c_b·I_scale/α``.
 * :func:`quantize_alternating`: block-coordinate descent on ``(Iw, masks)`` per core (see
   :mod:`._alternating`): masks | currents is an exact nearest-of-16-levels search, currents |
@@ -131,10 +131,10 @@ class CoreQuantization:
     def errors(self, w_in, w_rec) -> dict:
         """Reconstruction quality against the float weights ``(w_in, w_rec)`` (dimensionless).
 
-        Keys: ``loss`` (max over cores of the normalised loss, spec §6.2/6.3) and ``loss_per_core``;
+        Keys: ``loss`` (max over cores of the normalised loss, Çakal et al. 2024: algorithm/6.3) and ``loss_per_core``;
         ``max_abs_in``/``mean_abs_in``/``sum_abs_in`` and the same for ``rec`` (means over the
-        non-zero float weights, sums over all entries, as in §6.3); ``max_abs``; ``mean_rel``
-        (mean ``|Δ|/|w|`` over non-zero weights, §6.4); ``rel_fro`` (``‖Δ‖_F/‖W‖_F`` of both
+        non-zero float weights, sums over all entries, as in Çakal et al. 2024: quality reporting); ``max_abs``; ``mean_rel``
+        (mean ``|Δ|/|w|`` over non-zero weights, Çakal et al. 2024: reference measurements); ``rel_fro`` (``‖Δ‖_F/‖W‖_F`` of both
         matrices together); ``n_synapses`` (non-zero float weights), ``n_allocated`` (non-zero
         masks), ``max_cam_entries``, ``n_cam_overflow`` (neurons with more than 64) and
         ``min_base_current`` (A).
@@ -267,7 +267,7 @@ def _alpha(v):
 def quantize_autoencoder(w_in, w_rec, core, *, key, n_cores=None, i_scale=I_SCALE, step_size=1e-4,
                          chunk_epochs=1000, max_epochs=10_000_000, fixed_epochs=None, eps=1e-6,
                          patience=5) -> CoreQuantization:
-    """The reference's unsupervised autoencoder quantiser (spec §6.2), one autoencoder per core.
+    """The reference's unsupervised autoencoder quantiser (Çakal et al. 2024: algorithm), one autoencoder per core.
 
     Per core: ``v̂ = α·|w|`` over its non-zero weights, ``α = 1/(max − min + 1)``; train the
     autoencoder (Adam ``step_size``, chunks of ``chunk_epochs``, early stop after ``patience`` + 1
@@ -357,7 +357,7 @@ def quantize(w_in, w_rec, core, *, method="alternating", key=None, n_cores=None,
     """Quantise ``(w_in [C, N], w_rec [N, N] or None)`` for neurons on cores ``core`` [N].
 
     ``method``: ``"alternating"`` (:func:`quantize_alternating`, default) or ``"autoencoder"``
-    (:func:`quantize_autoencoder`, spec §6.2); ``options`` go to that function. ``key`` defaults
+    (:func:`quantize_autoencoder`, Çakal et al. 2024: algorithm); ``options`` go to that function. ``key`` defaults
     to ``jax.random.PRNGKey(0)``; an int is a seed. Raises :class:`ConfigError` naming the bad parameter.
     """
     expect(method in METHODS, "method", f"one of {METHODS}", method)

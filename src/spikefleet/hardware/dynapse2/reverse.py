@@ -1,4 +1,4 @@
-r"""Reverse mapping: a DYNAP-SE2 configuration → the simulator of exactly what was deployed (spec §9.7).
+r"""Reverse mapping: a DYNAP-SE2 configuration → the simulator of exactly what was deployed (Çakal et al. 2024: reverse mapping: configuration → simulator).
 
 **Recovering the design** (:func:`recover`):
 

@@ -1,4 +1,4 @@
-r"""Memory allocation on DYNAP-SE2: tags, CAM (fan-in) and SRAM (fan-out) contents, channel maps (spec §9.3).
+r"""Memory allocation on DYNAP-SE2: tags, CAM (fan-in) and SRAM (fan-out) contents, channel maps (Çakal et al. 2024: memory allocation).
 
 **Tag layout** (2048 tags, 0..2047, strict; corrected defect 11): input channel ``i`` has the
 virtual tag ``i`` ∈ [0, C); network neuron ``n`` broadcasts its spikes with the recurrent tag
@@ -63,7 +63,7 @@ class Destination(NamedTuple):
     tag: int
 
     def hash24(self) -> int:
-        """24-bit key (spec §9.5): core mask (4 bits, core 0 = LSB) | x_hop + 7 | y_hop + 7 | tag (12 bits)."""
+        """24-bit key (Çakal et al. 2024: samna classes and fields): core mask (4 bits, core 0 = LSB) | x_hop + 7 | y_hop + 7 | tag (12 bits)."""
         mask = sum(1 << k for k, on in enumerate(self.core) if on)
         return (mask << 20) | ((self.x_hop + 7) << 16) | ((self.y_hop + 7) << 12) | self.tag
 
@@ -87,7 +87,7 @@ class TagLayout(NamedTuple):
 
 
 def tag_layout(n_in: int, n_neurons: int, spec: Optional[HardwareSpec] = None) -> TagLayout:
-    """The §9.3 layout: virtual [0, C), recurrent [C, C + N), reserved output [n_tags − N, n_tags)."""
+    """The Çakal et al. 2024: memory allocation layout: virtual [0, C), recurrent [C, C + N), reserved output [n_tags − N, n_tags)."""
     spec = HardwareSpec() if spec is None else spec
     raise_if([v for v in validate(spec, n_in=n_in, n_neurons=n_neurons) if v.code == "tags_exhausted"],
              "DYNAP-SE2 tag layout")

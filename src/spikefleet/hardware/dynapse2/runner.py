@@ -1,4 +1,4 @@
-r"""Running a deployed network on a DYNAP-SE2 board (spec §9.6): events in, monitor events out.
+r"""Running a deployed network on a DYNAP-SE2 board (Çakal et al. 2024: running on hardware): events in, monitor events out.
 
 The host talks to the chips through an FPGA with a 1 µs clock (``dt_fpga``); the simulator uses
 bins of ``dt`` (1 ms). The pure functions here need no hardware and are tested:

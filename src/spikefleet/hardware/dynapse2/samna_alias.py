@@ -1,4 +1,4 @@
-r"""samna-free stand-ins for the samna ``dynapse2`` configuration objects (spec §9.5), and their JSON.
+r"""samna-free stand-ins for the samna ``dynapse2`` configuration objects (Çakal et al. 2024: samna classes and fields), and their JSON.
 
 Plain frozen dataclasses with samna's field names; the hierarchy is::
 
@@ -15,7 +15,7 @@ synapses, 4 destinations), unused slots hold the empty objects :data:`EMPTY_SYNA
 field (types and ranges: dendrite one of the samna enum integers, tag 0..2047, hops −7..7, coarse
 0..5, fine 0..255, type N/P) and raise :class:`~spikefleet.errors.ConfigError`.
 
-**JSON** (samna's conventions, spec §9.5): a top-level ``"value0"``; snake_case field names become
+**JSON** (samna's conventions, Çakal et al. 2024: samna classes and fields): a top-level ``"value0"``; snake_case field names become
 camelCase (``latch_so_dc`` → ``latchSoDc``); samna's private fields keep a leading underscore
 (``_address``, ``_cookie``, ``_initialType``, ``_switchableType``, ``_id``); a parameter's type
 character is stored as its code point (``'N'`` → 78); parameter maps are lists of

@@ -230,7 +230,7 @@ def format_summary(s: dict, *, title: str = "", maps: bool = False) -> str:
     q = s["quantization"]
     losses = ", ".join(f"chip {k.split('.')[0]} core {k.split('.')[1]}: {x:.3g}" for k, x in q["loss_per_core"].items())
     L.append(f"quantisation: method {q['method']}" + (f", seed {q['seed']}" if "seed" in q else "")
-             + f"; normalised loss (spec §6.2) {losses}")
+             + f"; normalised loss (Çakal et al. 2024: algorithm) {losses}")
     for name, label in (("quantized", "quantised (requested Iw)"), ("deployed", "deployed (read-back Iw)")):
         if name in q:
             e = q[name]
@@ -264,7 +264,7 @@ def format_summary(s: dict, *, title: str = "", maps: bool = False) -> str:
     return "\n".join(L)
 
 
-def _chip_at(spec: dict, x: int, y: int):
+def _chip_at(paper: dict, x: int, y: int):
     """The chip that input events with hop (x, y) reach (hops count from ``input_origin_chip``)."""
     ox, oy = spec["chip_positions"][spec["input_origin_chip"]]
     pos = [tuple(p) for p in spec["chip_positions"][:spec["n_chips"]]]

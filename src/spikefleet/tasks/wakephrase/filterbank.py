@@ -1,9 +1,9 @@
-r"""Audio front end of the Hey Snips task (spec §11.2): Butterworth-mel filterbank envelopes.
+r"""Audio front end of the Hey Snips task (Büchel et al. 2021: hey Snips wake-phrase detection): Butterworth-mel filterbank envelopes.
 
 A mono waveform ``x[s]`` sampled at ``fs = 16 kHz`` becomes ``C = 16`` envelopes sampled every
 ``dt = 1 ms``:
 
-1. **Level normalisation** (spec §12.2 item 9, optional here): ``x ← x · r₀ / rms(x)`` with
+1. **Level normalisation** (Büchel et al. 2021: synthetic generator: requirements item 9, optional here): ``x ← x · r₀ / rms(x)`` with
    ``rms(x) = sqrt(mean_s x[s]²)`` over the whole 5 s window and ``r₀ = LEVEL_RMS = 0.15``
    (dimensionless full-scale units). With this level the envelopes of the synthetic and WAV
    corpora lie mainly in ``[0, 0.25]``, as in the paper. A silent waveform is left at zero.
@@ -57,7 +57,7 @@ __all__ = ["FilterbankConfig", "LEVEL_RMS", "hz_to_mel", "mel_to_hz", "band_edge
            "band_sos", "lowpass_sos", "decimating_lowpass", "channel_gain", "normalize_level", "filterbank",
            "front_end"]
 
-#: Fixed RMS of the level-normalised mixture (spec §12.2 item 9).
+#: Fixed RMS of the level-normalised mixture (Büchel et al. 2021: synthetic generator: requirements item 9).
 LEVEL_RMS = 0.15
 
 
@@ -73,7 +73,7 @@ def mel_to_hz(m):
 
 @dataclass(frozen=True)
 class FilterbankConfig:
-    """Front-end parameters (defaults: spec §11.2).
+    """Front-end parameters (defaults: Büchel et al. 2021: hey Snips wake-phrase detection).
 
     Attributes:
         fs: input sample rate in Hz (16 kHz).

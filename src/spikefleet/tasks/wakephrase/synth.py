@@ -1,4 +1,4 @@
-r"""Speech-like synthesis for the synthetic wake-phrase corpus (spec §12.2); used by :mod:`.wakephrase`.
+r"""Speech-like synthesis for the synthetic wake-phrase corpus (Büchel et al. 2021: synthetic generator: requirements); used by :mod:`.wakephrase`.
 
 Everything here is NumPy float64 at ``FS = 16 kHz`` over a ``5 s`` window (``S = 80 000`` samples).
 

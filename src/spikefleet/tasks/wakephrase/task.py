@@ -1,7 +1,7 @@
-r"""Synthetic wake-phrase corpus: the Hey Snips substitute (spec §11.2, §12), with its decision rules.
+r"""Synthetic wake-phrase corpus: the Hey Snips substitute (Büchel et al. 2021: hey Snips wake-phrase detection, Büchel et al. 2021: substitute for the Hey Snips data), with its decision rules.
 
 **Samples.** 5 s mono at 16 kHz (80 000 float32 samples), label 1 iff the wake phrase
-``hei-sni-pus`` (:data:`~.wakephrase_synth.WAKE`) is spoken exactly once, the §12.4 target at
+``hei-sni-pus`` (:data:`~.wakephrase_synth.WAKE`) is spoken exactly once, the Büchel et al. 2021: target signal for substitute data target at
 1 kHz, metadata, and the front-end features :func:`~.filterbank.front_end` ``[5000, 16]``.
 
 **Determinism and splits.** Sample ``index`` of split ``split`` under global seed ``seed`` is a
@@ -25,7 +25,7 @@ or suffix; one extra syllable inserted inside), otherwise 2–4 random syllables
 speech-active interval [first onset, last offset]; the mixture is scaled to RMS
 ``LEVEL_RMS``.
 
-**Target** (§12.4). ``y = 0`` for negatives; for positives ``y(t) = bump(t − t_end)``, the
+**Target** (Büchel et al. 2021: target signal for substitute data). ``y = 0`` for negatives; for positives ``y(t) = bump(t − t_end)``, the
 monotone cubic (PCHIP) interpolation of (0, 0), (0.45, 1), (0.95, 0.51), (1.35, 0.16),
 (1.75, 0.045), (2.0, 0) (zero slope at both ends), 0 outside [0, 2] s.
 
@@ -35,7 +35,7 @@ monotone cubic (PCHIP) interpolation of (0, 0), (0.45, 1), (0.95, 0.51), (1.35, 
 ``noise_mix``. SNR stays at 10 dB. The preset ``"default"`` (alias ``"heysnips-like-v1"``) is the
 calibrated one (see :data:`PRESETS` and :func:`spikefleet.studies.wakephrase_calibration.calibrate_teacher`).
 
-**Decision rules** (§9). Teacher: positive iff ``max_t ŷ(t) > 0.7``. Integral rule: smooth
+**Decision rules** (Büchel et al. 2021: inference, decision rules, output gain). Teacher: positive iff ``max_t ŷ(t) > 0.7``. Integral rule: smooth
 ``y′(0) = ỹ(0)``, ``y′(t) = 0.95 y′(t−1) + 0.05 ỹ(t)``; zero the values below ``θ₀ = 0.5``;
 ``s(t) = s(t−1) + y′(t)`` inside a run of kept values, ``s = 0`` after each zeroed one (units:
 sum over 1 ms samples); positive iff ``max_t s(t) > B``. ``B`` starts at 200 and is fitted on
@@ -70,7 +70,7 @@ __all__ = ["GENERATOR_VERSION", "SPLITS", "DEFAULT_SIZES", "PRESETS", "RULES", "
 ]
 
 GENERATOR_VERSION = "wakephrase-synth/1"
-#: Default split sizes (§12.2 item 11): validation and test as in the paper (test 500 for mismatch).
+#: Default split sizes (Büchel et al. 2021: synthetic generator: requirements item 11): validation and test as in the paper (test 500 for mismatch).
 DEFAULT_SIZES = {"train": 4000, "validation": 500, "test": 1000, "test-mismatch": 500}
 THETA0, SMOOTH = 0.5, 0.95
 TEACHER_THRESHOLD = 0.7

@@ -1,4 +1,4 @@
-r"""WAV-folder loader for real wake-word data (spec §12.5), feeding the same front end.
+r"""WAV-folder loader for real wake-word data (Büchel et al. 2021: WAV-folder loader), feeding the same front end.
 
 **Layouts** (``layout="auto"`` picks generic when ``positive/`` and ``negative/`` exist):
 
@@ -29,7 +29,7 @@ stays ≤ ``t_end_max`` when possible) in a zero 5 s window and cropped to it. N
 5 s excerpt (tiled if shorter) of a random noise file, scaled to ``snr_db`` over the clip's
 interval (no noise folder → no noise, SNR recorded as ``inf``). The mixture is scaled to RMS
 ``level_rms``. ``t_end`` = end of the last 10 ms frame whose energy is within 20 dB of the
-peak frame; positives get the §12.4 target at ``t_end``.
+peak frame; positives get the Büchel et al. 2021: target signal for substitute data target at ``t_end``.
 """
 
 from __future__ import annotations
