@@ -58,7 +58,7 @@ system ``[X; √λ D^{1/2}] w ≈ [Y; 0]``.
 Training (:func:`train_reservoir`): one pass over ``train_trials`` fresh trials (trial ``i`` is
 ``task.generate(1, seed_stream(seed, TRAIN, i))``), each input augmented with white noise
 ``x + noise · max_t |x| · ξ`` (``ξ ~ N(0, 1)`` per sample and channel; ``noise = 0.01``, the
-spec's 1 %), simulated noise-free; the readout is fitted against the task target
+paper's 1 %), simulated noise-free; the readout is fitted against the task target
 ``y_target``. Validation: ``val_trials`` fresh trials ``task.generate(n, seed_stream(seed,
 VAL))`` with the task's own decision rule (XOR: the Büchel et al. 2021: inference, decision rules, output gain threshold rule).
 

@@ -14,7 +14,7 @@ weight; zero float weights are never allocated (sign 0, mask 0). A non-zero weig
 **Objective.** Per core, with ``v`` the magnitudes of its non-zero weights, both methods minimise
 ``Σ (|ŵ| − v)²``. The reported loss is the paper's normalised form
 ``loss_k = mean((α_k(|ŵ| − v))²)``, ``α_k = 1/(max v − min v + 1)`` (Çakal et al. 2024: algorithm, penalties are 0 for a
-valid solution), so the two methods and the reference's E7d threshold (≤ 6e-3) compare directly.
+valid solution), so the two methods and the reference's quantisation threshold (≤ 6e-3) compare directly.
 
 **Methods.**
 
