@@ -45,7 +45,7 @@ from _report import header, load, publish, timed_once
 
 from spikefleet.models.spiking import SpikingConfig, init_spiking
 from spikefleet.models.dynapse2 import DynapSE2Config, init_dynapse2
-from spikefleet.simulate import simulate_batch
+from spikefleet.simulation import simulate_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_PY = ROOT / ".bench-venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
@@ -337,7 +337,7 @@ def section_simulate(args, peers, rates, peak, notes):
 
 
 def _fleet_case(args, trials):
-    from spikefleet.evaluation import run_outputs
+    from spikefleet.simulation import run_outputs
     from spikefleet.fleet.chip import Condition, fleet_keys, realize
     from spikefleet.fleet.evaluate import evaluate_fleet
     from spikefleet.fleet.mismatch import builtin_profile

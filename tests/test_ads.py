@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from spikefleet.errors import ConfigError
-from spikefleet.evaluation import evaluate_model
+from spikefleet.simulation import evaluate_model
 from spikefleet.models.rate import RateConfig, init_rate
 from spikefleet.models.spiking import SpikingState
 from spikefleet.neurons.lif import LIFState
-from spikefleet.simulate import simulate, simulate_batch
+from spikefleet.simulation import simulate, simulate_batch
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
 from spikefleet.models import ads as ads_model

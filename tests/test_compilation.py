@@ -24,7 +24,7 @@ import optax
 from spikefleet.fleet.chip import Condition
 from spikefleet.fleet.evaluate import evaluate_fleet
 from spikefleet.models.spiking import SpikingConfig, init_spiking
-from spikefleet.simulate import simulate, simulate_batch
+from spikefleet.simulation import simulate, simulate_batch
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
 from spikefleet.train.loop import make_update

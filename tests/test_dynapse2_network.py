@@ -21,7 +21,7 @@ from spikefleet.fleet.evaluate import evaluate_fleet
 from spikefleet.fleet.mismatch import apply_mismatch, get_profile
 from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network, init_dynapse2
 from spikefleet.neurons.dynapse2 import FROZEN_MISMATCH_PARAMETERS, DynapSE2, evolve
-from spikefleet.simulate import simulate, simulate_batch
+from spikefleet.simulation import simulate, simulate_batch
 from spikefleet.tasks import frozen_noise as fn
 from spikefleet.tasks import get_task
 from spikefleet.train.dynapse2 import DynapSE2TrainConfig, initial_network, train_dynapse2_runs

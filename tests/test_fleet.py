@@ -30,7 +30,7 @@ from spikefleet.models.rate import RateConfig, RateNetwork
 from spikefleet.models.spiking import SpikingConfig, SpikingNetwork
 from spikefleet.neurons.lif import LIF
 from spikefleet.neurons.rate import TanhRate
-from spikefleet.simulate import simulate, simulate_batch
+from spikefleet.simulation import simulate, simulate_batch
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
 

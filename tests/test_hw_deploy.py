@@ -32,7 +32,7 @@ from spikefleet.hardware.dynapse2.runner import (
     DISCHARGE_BIASES, bin_events, control_events, discharge_configuration, raster_to_events)
 from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network, init_dynapse2
 from spikefleet.neurons.dynapse2 import PARAMETER_NAMES, DynapSE2
-from spikefleet.simulate import simulate
+from spikefleet.simulation import simulate
 
 CURRENTS13 = ("Idc", "If_nmda", "Igain_ahp", "Igain_mem", "Igain_syn", "Ipulse_ahp", "Ipulse", "Iref", "Ispkthr",
               "Itau_ahp", "Itau_mem", "Itau_syn", "Iw_ahp")

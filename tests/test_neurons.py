@@ -21,7 +21,7 @@ from spikefleet.models.rate import RateConfig, RateNetwork
 from spikefleet.neurons.lif import LIF, LIFState
 from spikefleet.neurons.rate import TanhRate
 from spikefleet.neurons.surrogate import FastSigmoid
-from spikefleet.simulate import simulate
+from spikefleet.simulation import simulate
 
 DT = 1e-3
 

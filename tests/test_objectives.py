@@ -17,7 +17,7 @@ import pytest
 from spikefleet.errors import ConfigError
 from spikefleet.fleet.chip import Condition, realize
 from spikefleet.fleet.mismatch import MismatchProfile, get_profile, mismatch_targets, perturb_relative
-from spikefleet.simulate import simulate_batch
+from spikefleet.simulation import simulate_batch
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
 from spikefleet.train.objectives import ROBUST_KINDS, Robustness, robust_loss

@@ -10,7 +10,7 @@ from spikefleet.errors import ConfigError
 from spikefleet.models.spiking import SpikingConfig, init_spiking
 from spikefleet.models.dynapse2 import DynapSE2Config, init_dynapse2
 from spikefleet.models.propagation import event_capacity, propagate, propagation
-from spikefleet.simulate import simulate_batch
+from spikefleet.simulation import simulate_batch
 
 N, M = 96, 40
 KEY = jax.random.PRNGKey(0)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from spikefleet.errors import ConfigError
-from spikefleet.evaluation import evaluate_model
+from spikefleet.simulation import evaluate_model
 from spikefleet.models.spiking import SpikingNetwork
 from spikefleet.seeds import TEST, TRAIN, seed_stream
-from spikefleet.simulate import simulate_batch
+from spikefleet.simulation import simulate_batch
 from spikefleet.tasks import get_task
 from spikefleet.train import reservoir as rsv
 from spikefleet.train.reservoir import ReservoirConfig, RidgeAccumulator, ridge_solve

@@ -22,7 +22,7 @@ from spikefleet.fleet.quantize import quantize_matrices, quantize_uniform
 from spikefleet.fleet.sweep import Sweep, run_sweeps
 from spikefleet.models.rate import RateConfig, init_rate
 from spikefleet.models.spiking import SpikingConfig, init_spiking
-from spikefleet.simulate import simulate_batch
+from spikefleet.simulation import simulate_batch
 from spikefleet.tasks import get_task
 from spikefleet.tasks.xor import XorConfig
 from spikefleet.train import force

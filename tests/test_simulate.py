@@ -1,4 +1,4 @@
-"""Tests for running networks over time (spikefleet.simulate) and the spiking network step
+"""Tests for running networks over time (spikefleet.simulation) and the spiking network step
 (spikefleet.models.spiking.SpikingNetwork).
 
 The main reference is a float64 NumPy loop of the network step exactly as stated in the
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from spikefleet.models.spiking import SpikingConfig, SpikingNetwork, init_spiking
-from spikefleet.simulate import simulate, simulate_batch
+from spikefleet.simulation import simulate, simulate_batch
 
 DT = 1e-3
 STEPS = 100  # most tests share this length and REC so that compiled functions are reused

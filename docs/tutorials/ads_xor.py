@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from spikefleet import checkpoint
-from spikefleet.evaluation import run_outputs
+from spikefleet.simulation import run_outputs
 from spikefleet.fleet.chip import Condition, fleet_keys
 from spikefleet.fleet.evaluate import evaluate_fleet
 from spikefleet.fleet.mismatch import get_profile

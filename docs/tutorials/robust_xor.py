@@ -27,7 +27,7 @@ from spikefleet.fleet.plot import plot_robustness
 from spikefleet.fleet.stats import paired_comparison
 from spikefleet.fleet.sweep import Sweep, compare_designs, run_sweeps
 from spikefleet.seeds import TEST, seed_stream
-from spikefleet.simulate import simulate
+from spikefleet.simulation import simulate
 from spikefleet.tasks import get_task
 from spikefleet.train.objectives import Robustness
 from spikefleet.train.gradient import train

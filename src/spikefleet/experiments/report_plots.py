@@ -21,7 +21,7 @@ from spikefleet.fleet.mismatch import get_profile
 from spikefleet.fleet.quantize import quantize_uniform, step_size
 from spikefleet.models.dynapse2 import DynapSE2Network
 from spikefleet.models.base import core_of
-from spikefleet.simulate import simulate, trace_names
+from spikefleet.simulation import simulate, trace_names
 
 __all__ = ["design_colors", "sweep_levels", "level_label", "plot_overview", "plot_sweep",
            "plot_distributions", "plot_activity", "plot_weights", "YIELD_THRESHOLD", "QUANT_BITS"]

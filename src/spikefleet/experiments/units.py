@@ -31,7 +31,7 @@ import jax
 
 import spikefleet.train.design as training
 from spikefleet import checkpoint, seeds
-from spikefleet.evaluation import run_outputs
+from spikefleet.simulation import run_outputs
 from spikefleet.fleet.chip import fleet_keys
 from spikefleet.fleet.sweep import Sweep, run_sweeps
 from spikefleet.io import to_jsonable

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from spikefleet.errors import ConfigError, expect
-from spikefleet.simulate import simulate_batch, trace_names
+from spikefleet.simulation import simulate_batch, trace_names
 from spikefleet.fleet.chip import Condition, _vary, prepare
 from spikefleet.fleet.noise import add_input_noise
 from spikefleet.fleet.stats import summarize

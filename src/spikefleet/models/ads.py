@@ -150,7 +150,7 @@ class ADSNetwork(Model):
     """Teacher input projection + ADS core + teacher readout; runs with k = 0 (inference).
 
     ``step(state, x_t, *, key, current)`` follows the :class:`SpikingNetwork` protocol, so
-    :func:`spikefleet.simulate.simulate` works unchanged; ``current`` is the error-feedback
+    :func:`spikefleet.simulation.simulate` works unchanged; ``current`` is the error-feedback
     current ``I^k`` (training only). Traces: the core's (``spikes, v, r, i_syn``) plus ``x_tilde``.
     """
 

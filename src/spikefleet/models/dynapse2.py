@@ -16,7 +16,7 @@ split by the sign of each *synapse*, as the chip does (positive → AMPA, negati
 
 with ``W⁺ = max(W, 0)`` and ``W⁻ = max(−W, 0)``.
 
-The network follows the step protocol of :mod:`spikefleet.simulate`, so ``simulate``, the
+The network follows the step protocol of :mod:`spikefleet.simulation`, so ``simulate``, the
 fleet machinery (mismatch, quantisation, evaluation) and ``fit`` work with it unchanged.
 Traces: ``spikes`` (counts), ``imem``, ``isyn``, ``vmem``.
 """

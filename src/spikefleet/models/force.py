@@ -149,7 +149,7 @@ class FORCENetwork(Model):
     """Teacher input projection + FORCE core with z-feedback + teacher readout (see module doc).
 
     ``step(state, x_t, *, key, current)`` follows the :class:`SpikingNetwork` protocol, so
-    :func:`spikefleet.simulate.simulate` works unchanged; ``current`` is added to the feedback
+    :func:`spikefleet.simulation.simulate` works unchanged; ``current`` is added to the feedback
     current. Traces: the core's (``spikes, v, r, i_syn``) plus ``z``.
     """
 

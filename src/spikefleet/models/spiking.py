@@ -132,7 +132,7 @@ class SpikingNetwork(Model):
     def project_inputs(self, inputs) -> jax.Array:
         """The input drive ``c[t] @ W_in`` of all steps at once (``[T, C] -> [T, N]``, one matmul).
 
-        When the network is being differentiated, :func:`~spikefleet.simulate.simulate` calls it
+        When the network is being differentiated, :func:`~spikefleet.simulation.simulate` calls it
         before the time loop (the gradient of ``W_in`` is then one matmul too) and passes its rows to
         ``step(..., projected=True)``; the result is the same as projecting step by step.
         """

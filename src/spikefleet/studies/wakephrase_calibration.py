@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spikefleet.evaluation import evaluate_model, run_outputs
+from spikefleet.simulation import evaluate_model, run_outputs
 from spikefleet.models.rate import RateConfig, init_rate
 from spikefleet.tasks.wakephrase.task import (GENERATOR_VERSION, WakePhraseTask, accuracy, decide_teacher,
                                               fit_boundary)

@@ -38,7 +38,7 @@ import numpy as np
 
 from spikefleet import checkpoint, seeds
 from spikefleet.errors import ConfigError
-from spikefleet.evaluation import run_outputs
+from spikefleet.simulation import run_outputs
 from spikefleet.fleet.chip import fleet_keys
 from spikefleet.fleet.plot import plot_robustness
 from spikefleet.fleet.sweep import Sweep, run_sweeps

@@ -59,7 +59,7 @@ from spikefleet.errors import expect
 from spikefleet.errors import is_positive_int as _is_pos_int
 from spikefleet.models.ads import RULES, ADSConfig, ADSNetwork, build_ads
 from spikefleet.models.rate import RateNetwork
-from spikefleet.simulate import simulate_batch
+from spikefleet.simulation import simulate_batch
 from spikefleet.seeds import ADS_INIT as ADS_INIT_STREAM
 from spikefleet.seeds import TRAIN as TRAIN_STREAM
 from spikefleet.seeds import VAL as VAL_STREAM

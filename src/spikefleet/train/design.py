@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 
 from spikefleet.errors import ConfigError, expect
-from spikefleet.evaluation import output_metrics, run_outputs
-from spikefleet.train.methods.base import Method, TrainOutput
+from spikefleet.simulation import output_metrics, run_outputs
+from spikefleet.train.loop import TrainOutput
+from spikefleet.train.methods.base import Method
 from spikefleet.train.registry import get_method
 
 __all__ = ["train_design", "test_design", "train_and_test", "TrainOutput"]

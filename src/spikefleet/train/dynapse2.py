@@ -42,7 +42,7 @@ from spikefleet.models.dynapse2 import DynapSE2Config, DynapSE2Network, init_dyn
 from spikefleet.neurons.dynapse2 import I_SCALE
 from spikefleet.neurons.dynapse2_soma import SURROGATES
 from spikefleet.seeds import DYNAPSE2_INIT, WEIGHT_NOISE, seed_stream
-from spikefleet.simulate import simulate_batch
+from spikefleet.simulation import simulate_batch
 from spikefleet.train.loop import TrainingDiverged
 
 __all__ = ["DynapSE2TrainConfig", "initial_network", "train_dynapse2", "train_dynapse2_runs"]

@@ -52,7 +52,7 @@ from spikefleet.models.force import FORCE_INIT_STREAM, FORCEConfig, FORCENetwork
 from spikefleet.models.rate import RateNetwork
 from spikefleet.seeds import VAL as VAL_STREAM
 from spikefleet.seeds import seed_stream
-from spikefleet.simulate import simulate_batch
+from spikefleet.simulation import simulate_batch
 from spikefleet.train.ads import reconstruction_error, teacher_dynamics, training_inputs
 from spikefleet.train.loop import TrainingDiverged
 

@@ -23,16 +23,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from spikefleet.errors import ConfigError, expect
-from spikefleet.evaluation import evaluate_model
+from spikefleet.simulation import evaluate_model
 from spikefleet.models.rate import RateConfig, init_rate
 from spikefleet.models.spiking import SpikingConfig, init_spiking
-from spikefleet.simulate import simulate_batch
+from spikefleet.simulation import simulate_batch
 from spikefleet.seeds import ROBUST as ROBUST_STREAM
 from spikefleet.seeds import TRAIN as TRAIN_STREAM
 from spikefleet.seeds import VAL as VAL_STREAM
 from spikefleet.seeds import seed_stream
 from spikefleet.train.loop import FitConfig, fit
-from spikefleet.train.methods.base import TrainOutput
+from spikefleet.train.loop import TrainOutput
 from spikefleet.train.objectives import Robustness, robust_loss
 
 __all__ = ["METHODS", "train", "default_fit_config", "fixed_batches"]

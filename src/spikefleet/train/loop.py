@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from spikefleet.errors import SpikefleetError, expect
 
-__all__ = ["FitConfig", "FitResult", "fit", "TrainingDiverged", "divergence", "leaf_names"]
+__all__ = ["FitConfig", "FitResult", "fit", "TrainingDiverged", "divergence", "leaf_names", "TrainOutput"]
 
 
 class TrainingDiverged(SpikefleetError):
@@ -193,3 +193,10 @@ def fit(model, loss_fn: Callable, batches: Callable[[int], tuple], validate: Cal
     return FitResult(model=best_model, best_step=best_step, best_metrics=best_metrics, history=history,
                      traces=counter[0])
 
+
+@dataclass
+class TrainOutput:
+    """A trained design (``model``) and its training metadata (``info``)."""
+
+    model: Any
+    info: dict

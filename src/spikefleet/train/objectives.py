@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from spikefleet.errors import ConfigError, expect
 from spikefleet.fleet.chip import Condition, realize
 from spikefleet.fleet.mismatch import MismatchProfile, mismatch_targets, perturb_relative
-from spikefleet.simulate import simulate_batch
+from spikefleet.simulation import simulate_batch
 
 __all__ = ["Robustness", "robust_loss", "ROBUST_KINDS"]
 

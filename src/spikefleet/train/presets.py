@@ -23,7 +23,7 @@ from typing import Callable, Optional
 import equinox as eqx
 import jax.numpy as jnp
 
-from spikefleet.simulate import simulate_batch
+from spikefleet.simulation import simulate_batch
 from spikefleet.models.ads import ADSConfig
 from spikefleet.models.force import FORCEConfig
 

@@ -128,13 +128,13 @@ from tqdm.auto import tqdm
 
 from spikefleet import seeds
 from spikefleet.errors import expect
-from spikefleet.evaluation import evaluate_model
+from spikefleet.simulation import evaluate_model
 from spikefleet.models.spiking import SpikingConfig, SpikingNetwork
 from spikefleet.neurons.lif import LIF
 from spikefleet.seeds import TRAIN as TRAIN_STREAM
 from spikefleet.seeds import VAL as VAL_STREAM
 from spikefleet.seeds import seed_stream
-from spikefleet.simulate import simulate_batch
+from spikefleet.simulation import simulate_batch
 
 __all__ = [
     "ReservoirConfig", "RESERVOIR_INIT", "liquid_bounds", "liquid_weights", "build_reservoir",
@@ -446,7 +446,7 @@ def train_reservoir(task, config: ReservoirConfig, seed: int, *, progress: bool 
     contribution is dropped), so memory is bounded by one chunk's traces plus the ``(N+1)²``
     Gram matrix. Returns ``(SpikingNetwork, info)``; ``info`` has ``task``, ``method``
     (``"reservoir"``), ``seed``, ``config``, ``validation`` (``accuracy``, ``loss``, ``rate_hz``
-    of :func:`spikefleet.evaluation.evaluate_model`), ``train`` (``mse`` of the fitted readout on
+    of :func:`spikefleet.simulation.evaluate_model`), ``train`` (``mse`` of the fitted readout on
     the augmented training data, ``rate_hz``, ``samples``), ``liquids`` (sizes and synapse counts)
     and ``seconds``.
     """

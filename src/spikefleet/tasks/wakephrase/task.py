@@ -55,7 +55,7 @@ import jax
 import jax.numpy as jnp
 
 from spikefleet.errors import ConfigError, expect, is_finite_number
-from spikefleet.evaluation import run_outputs
+from spikefleet.simulation import run_outputs
 from spikefleet.tasks.base import Task
 from spikefleet.tasks.wakephrase import synth as syn
 from spikefleet.tasks.wakephrase import wav

@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional
 from spikefleet.errors import ConfigError, is_finite_number
 from spikefleet.fleet.mismatch import get_profile
 
-__all__ = ["Option", "OptionError", "Method", "TrainOutput", "TEACHER_OPTION"]
+__all__ = ["Option", "OptionError", "Method", "TEACHER_OPTION"]
 
 KINDS = ("int", "number", "bool", "choice", "profile", "design")
 
@@ -183,11 +183,3 @@ class Method:
     def make_config(self, task, options: dict):
         """The :attr:`Config` of the given (validated) options on ``task``."""
         return self.Config(**self.configure(task, {k: v for k, v in options.items() if k != "teacher"}))
-
-
-@dataclass
-class TrainOutput:
-    """A trained design (``model``) and its training metadata (``info``)."""
-
-    model: Any
-    info: dict

@@ -21,7 +21,7 @@ import jax
 
 from spikefleet import seeds
 from spikefleet.errors import expect, is_positive_int
-from spikefleet.evaluation import evaluate_model
+from spikefleet.simulation import evaluate_model
 from spikefleet.models.rate import RateConfig, init_rate
 from spikefleet.seeds import seed_stream
 from spikefleet.train import gradient, presets

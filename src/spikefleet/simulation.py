@@ -1,4 +1,4 @@
-"""Run a network over time with ``lax.scan``; batch with ``vmap``.
+"""Run a network over time with ``lax.scan``; batch with ``vmap``; evaluate one network (one chip) on a task.
 
 A network is any module with ``init_state()`` and
 ``step(state, x_t, *, key=None, current=None) -> (state, y_t, traces)``
@@ -15,18 +15,25 @@ time axis is chunked: ``t`` counts from the step index stored in the initial sta
 network provides one (``net.step_index(state)``; spiking networks do), so a run continued from
 ``final_state`` draws the noise of steps ``t0, t0 + 1, ...``. Without a key the run is
 deterministic and noise-free models need none.
+
+One network on a task (:func:`run_outputs`, :func:`evaluate_model`: outputs, accuracy, MSE and firing
+rate) is the single-chip case used by training (validation) and ``spikefleet evaluate``; the fleet
+machinery (many chips, :mod:`spikefleet.fleet.evaluate`) builds on the same simulation.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple, Sequence
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from spikefleet.errors import expect
 
-__all__ = ["SimResult", "simulate", "simulate_batch", "trace_names"]
+__all__ = ["SimResult", "simulate", "simulate_batch", "trace_names", "run_outputs", "evaluate_model",
+           "output_metrics"]
 
 
 class SimResult(NamedTuple):
@@ -137,3 +144,51 @@ def trace_names(net) -> tuple:
     x = jnp.zeros((net.config.n_in,), jnp.float32)
     key = jax.random.PRNGKey(0)  # shapes only: a noisy network needs some key to trace its step
     return tuple(sorted(jax.eval_shape(lambda: net.step(state, x, key=key)[2])))
+
+
+# --------------------------------------------------------------------- one network on a task
+@eqx.filter_jit
+def _outputs_and_rates(net, inputs):
+    if "spikes" in trace_names(net):
+        result = simulate_batch(net, inputs, accumulate=("spikes",))
+        steps = inputs.shape[1]
+        rate = result.totals["spikes"].mean(axis=-1) / (steps * net.dt)  # [B] Hz per neuron
+        return result.outputs, rate
+    result = simulate_batch(net, inputs)
+    return result.outputs, jnp.zeros(inputs.shape[0])
+
+
+def run_outputs(net, inputs, *, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Outputs ``[B, T, O]`` and mean firing rate per sample ``[B]`` (Hz; 0 for rate models).
+
+    Samples are processed in chunks of ``chunk`` (the last chunk is padded so only one shape
+    is compiled) to bound memory.
+    """
+    inputs = np.asarray(inputs, np.float32)
+    b = inputs.shape[0]
+    chunk = max(1, min(chunk, b))
+    outs, rates = [], []
+    for start in range(0, b, chunk):
+        part = inputs[start:start + chunk]
+        pad = chunk - part.shape[0]
+        if pad:
+            part = np.concatenate([part, np.zeros((pad, *part.shape[1:]), np.float32)])
+        y, r = _outputs_and_rates(net, jnp.asarray(part))
+        outs.append(np.asarray(y)[: chunk - pad])
+        rates.append(np.asarray(r)[: chunk - pad])
+    return np.concatenate(outs), np.concatenate(rates)
+
+
+def evaluate_model(net, task, batch, *, chunk: int = 64) -> dict:
+    """Metrics of ``net`` on a task batch: ``accuracy``, ``loss`` (output MSE vs target), ``rate_hz``."""
+    outputs, rates = run_outputs(net, batch.inputs, chunk=chunk)
+    return output_metrics(task, batch, outputs, rates)
+
+
+def output_metrics(task, batch, outputs, rates) -> dict:
+    """``accuracy``, ``loss`` and ``rate_hz`` of a network's outputs ``[B, T, O]`` and rates ``[B]`` on ``batch``."""
+    return {
+        "accuracy": float(task.accuracy(outputs, batch.labels)),
+        "loss": float(np.mean((outputs - batch.targets) ** 2)),
+        "rate_hz": float(np.mean(rates)),
+    }
