@@ -33,7 +33,7 @@ import numpy as np
 from spikefleet.errors import expect
 
 __all__ = ["SimResult", "simulate", "simulate_batch", "trace_names", "run_outputs", "evaluate_model",
-           "output_metrics"]
+           "output_metrics", "map_chunks"]
 
 
 class SimResult(NamedTuple):
@@ -192,3 +192,19 @@ def output_metrics(task, batch, outputs, rates) -> dict:
         "loss": float(np.mean((outputs - batch.targets) ** 2)),
         "rate_hz": float(np.mean(rates)),
     }
+
+
+def map_chunks(fn, net, inputs, *others, chunk: int) -> tuple:
+    """``fn(net, x, *o)`` over chunks of ``chunk`` samples of ``inputs`` and ``others`` (NumPy arrays with the
+    same leading axis; the last chunk is padded by repeating its last sample, so that only one shape is
+    compiled). Returns each output of ``fn`` concatenated over all samples, padding dropped."""
+    b = inputs.shape[0]
+    chunk = max(1, min(chunk, b))
+    parts = []
+    for start in range(0, b, chunk):
+        xs = [a[start:start + chunk] for a in (inputs, *others)]
+        pad = chunk - xs[0].shape[0]
+        if pad:
+            xs = [np.concatenate([a, np.repeat(a[-1:], pad, 0)]) for a in xs]
+        parts.append([np.asarray(v)[: chunk - pad] for v in fn(net, *(jnp.asarray(a) for a in xs))])
+    return tuple(np.concatenate(p) for p in zip(*parts))

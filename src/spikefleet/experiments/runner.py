@@ -58,7 +58,7 @@ class ExperimentResults:
     seconds: float
 
 
-def default_out_dir(paper: ExperimentSpec) -> Path:
+def default_out_dir(spec: ExperimentSpec) -> Path:
     """``spec.output`` if set, else ``runs/<name>``."""
     return Path(spec.output) if spec.output else Path("runs") / spec.name
 
@@ -71,7 +71,7 @@ def _resolve_spec(spec) -> ExperimentSpec:
     return load_experiment(spec)
 
 
-def _payload(paper: ExperimentSpec, store: ResultStore, unit: Unit, spec_dict: dict) -> dict:
+def _payload(spec: ExperimentSpec, store: ResultStore, unit: Unit, spec_dict: dict) -> dict:
     payload = {"spec": spec_dict, "unit": dataclasses.asdict(unit), "model": None, "teacher": None,
                "cache_dir": str(store.dir / "cache")}
     if unit.teacher is not None:

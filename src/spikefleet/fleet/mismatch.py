@@ -228,7 +228,7 @@ def load_profile(path: str | Path) -> MismatchProfile:
         raise ConfigError(f"profile file {path}: {exc}") from None
 
 
-def get_profile(paper: str, level: float = 1.0) -> MismatchProfile:
+def get_profile(spec: str, level: float = 1.0) -> MismatchProfile:
     """A built-in profile by name, or a user profile from a ``.toml``/``.json`` path scaled by ``level``."""
     if spec in BUILTIN_PROFILES:
         return builtin_profile(spec, level)

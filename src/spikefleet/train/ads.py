@@ -59,7 +59,7 @@ from spikefleet.errors import expect
 from spikefleet.errors import is_positive_int as _is_pos_int
 from spikefleet.models.ads import RULES, ADSConfig, ADSNetwork, build_ads
 from spikefleet.models.rate import RateNetwork
-from spikefleet.simulation import simulate_batch
+from spikefleet.simulation import map_chunks, simulate_batch
 from spikefleet.seeds import ADS_INIT as ADS_INIT_STREAM
 from spikefleet.seeds import TRAIN as TRAIN_STREAM
 from spikefleet.seeds import VAL as VAL_STREAM
@@ -382,17 +382,7 @@ def evaluate_ads(net: ADSNetwork, task, batch, target_dyn, *, chunk: int = 50) -
     """
     inputs = np.asarray(batch.inputs, np.float32)
     xhat = np.asarray(target_dyn, np.float32)
-    b = inputs.shape[0]
-    chunk = max(1, min(chunk, b))
-    parts = []
-    for start in range(0, b, chunk):
-        x, t = inputs[start:start + chunk], xhat[start:start + chunk]
-        pad = chunk - x.shape[0]
-        if pad:  # pad so that only one shape is compiled
-            x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
-            t = np.concatenate([t, np.repeat(t[-1:], pad, 0)])
-        parts.append([np.asarray(v)[: chunk - pad] for v in _inference_chunk(net, jnp.asarray(x), jnp.asarray(t))])
-    outputs, num, den, rate, dyn_mse = (np.concatenate(p) for p in zip(*parts))
+    outputs, num, den, rate, dyn_mse = map_chunks(_inference_chunk, net, inputs, xhat, chunk=chunk)
     return {
         "e_rec": float(np.mean(num / den)),
         "e_rec_pooled": float(np.sum(num) / np.sum(den)),

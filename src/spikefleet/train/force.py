@@ -52,7 +52,7 @@ from spikefleet.models.force import FORCE_INIT_STREAM, FORCEConfig, FORCENetwork
 from spikefleet.models.rate import RateNetwork
 from spikefleet.seeds import VAL as VAL_STREAM
 from spikefleet.seeds import seed_stream
-from spikefleet.simulation import simulate_batch
+from spikefleet.simulation import map_chunks, simulate_batch
 from spikefleet.train.ads import reconstruction_error, teacher_dynamics, training_inputs
 from spikefleet.train.loop import TrainingDiverged
 
@@ -170,16 +170,7 @@ def evaluate_force(net: FORCENetwork, task, batch, target_dyn=None, *, chunk: in
     b = inputs.shape[0]
     xhat = np.zeros((b, inputs.shape[1], net.config.n_hat), np.float32) if target_dyn is None \
         else np.asarray(target_dyn, np.float32)
-    chunk = max(1, min(chunk, b))
-    parts = []
-    for start in range(0, b, chunk):
-        x, t = inputs[start:start + chunk], xhat[start:start + chunk]
-        pad = chunk - x.shape[0]
-        if pad:  # pad so that only one shape is compiled
-            x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
-            t = np.concatenate([t, np.repeat(t[-1:], pad, 0)])
-        parts.append([np.asarray(v)[: chunk - pad] for v in _inference_chunk(net, jnp.asarray(x), jnp.asarray(t))])
-    outputs, e_rec, dyn_mse, rate = (np.concatenate(p) for p in zip(*parts))
+    outputs, e_rec, dyn_mse, rate = map_chunks(_inference_chunk, net, inputs, xhat, chunk=chunk)
     out = {
         "accuracy": float(task.accuracy(outputs, batch.labels)),
         "loss": float(np.mean((outputs - np.asarray(batch.targets)) ** 2)),

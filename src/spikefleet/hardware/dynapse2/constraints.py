@@ -199,7 +199,7 @@ class HardwareSpec:
         return cls(**conv)
 
 
-def hop(paper: HardwareSpec, src_chip: int, dst_chip: int) -> tuple[int, int]:
+def hop(spec: HardwareSpec, src_chip: int, dst_chip: int) -> tuple[int, int]:
     """Module-level alias of :meth:`HardwareSpec.hop`."""
     return spec.hop(src_chip, dst_chip)
 
@@ -255,7 +255,7 @@ def _matrix(x, name, shape, dtype=None):
     return a
 
 
-def validate(paper: Optional[HardwareSpec] = None, *, n_in: int, n_neurons: int, placement=None, weights=None,
+def validate(spec: Optional[HardwareSpec] = None, *, n_in: int, n_neurons: int, placement=None, weights=None,
              masks=None, signs=None, parameters: Optional[Mapping] = None, share: str = "strict",
              rtol: float = 1e-3, base_currents=None, core_currents: Optional[Mapping] = None,
              bias_codes: Optional[Mapping] = None, generator=None) -> list[Violation]:

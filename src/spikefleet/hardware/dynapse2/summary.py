@@ -264,7 +264,7 @@ def format_summary(s: dict, *, title: str = "", maps: bool = False) -> str:
     return "\n".join(L)
 
 
-def _chip_at(paper: dict, x: int, y: int):
+def _chip_at(spec: dict, x: int, y: int):
     """The chip that input events with hop (x, y) reach (hops count from ``input_origin_chip``)."""
     ox, oy = spec["chip_positions"][spec["input_origin_chip"]]
     pos = [tuple(p) for p in spec["chip_positions"][:spec["n_chips"]]]

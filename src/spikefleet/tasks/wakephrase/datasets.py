@@ -12,8 +12,6 @@ the generator version, source, preset, split, seed and ``n``), so workers synthe
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -22,7 +20,8 @@ from typing import NamedTuple
 import numpy as np
 
 from spikefleet import seeds
-from spikefleet.errors import expect
+from spikefleet.errors import OutputError, expect
+from spikefleet.io import atomic_write_bytes
 from spikefleet.seeds import seed_stream
 
 __all__ = ["WakePhraseBatch", "STREAMS", "dataset", "FixedSets"]
@@ -68,24 +67,13 @@ def dataset(task, name: str, n: int, seed: int, cache_dir=None, *, version: str)
 
 
 def _write_cache(path: Path, data: bytes) -> None:
-    """Write a cache entry whole or not at all (temporary file, then rename); a cache that cannot be
-    written (e.g. on a remote worker) only costs time."""
-    tmp = None
+    """Write a cache entry whole or not at all (:func:`~spikefleet.io.atomic_write_bytes`); a cache that
+    cannot be written (e.g. on a remote worker) only costs time."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError:
+        atomic_write_bytes(path, data)
+    except (OSError, OutputError):
         pass
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
 
 
 class FixedSets:
