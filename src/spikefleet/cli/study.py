@@ -1,5 +1,7 @@
 """``spikefleet study NAME ...``: the paper studies of :mod:`spikefleet.studies` from the command line.
 
+Usage::
+
     spikefleet study xor-robustness --out DIR [--checkpoints DIR] [--seed S] [--chips N] [--trials N] [--chunk N]
         [--designs a,b,...] [--gain-refit] [--ads-compensation] [--quiet]
     spikefleet study claims DIR
