@@ -126,7 +126,8 @@ def _is_real(x: object) -> bool:
     return isinstance(x, Real) and not isinstance(x, bool)
 
 
-def _is_int(x: object) -> bool:
+def _is_integral(x: object) -> bool:
+    """Python or NumPy integer, not a bool (XOR sizes may come from NumPy arithmetic)."""
     return isinstance(x, Integral) and not isinstance(x, bool)
 
 
@@ -349,8 +350,8 @@ def generate(n: int, seed: int, config: XorConfig = XorConfig()) -> XorBatch:
     Raises:
         ConfigError (a ValueError): for an invalid ``n``, ``seed`` or ``config``.
     """
-    expect(_is_int(n) and n > 0, "n", "a positive integer number of trials", n)
-    expect(_is_int(seed) and seed >= 0, "seed", "a non-negative integer", seed)
+    expect(_is_integral(n) and n > 0, "n", "a positive integer number of trials", n)
+    expect(_is_integral(seed) and seed >= 0, "seed", "a non-negative integer", seed)
     expect(isinstance(config, XorConfig), "config", "an XorConfig", type(config).__name__)
     n = int(n)
     rng = np.random.default_rng(int(seed))

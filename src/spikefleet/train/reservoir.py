@@ -128,6 +128,8 @@ from tqdm.auto import tqdm
 
 from spikefleet import seeds
 from spikefleet.errors import expect
+from spikefleet.errors import is_finite_number as _is_num
+from spikefleet.errors import is_positive_int as _is_pos_int
 from spikefleet.simulation import evaluate_model
 from spikefleet.models.spiking import SpikingConfig, SpikingNetwork
 from spikefleet.neurons.lif import LIF
@@ -147,14 +149,6 @@ INPUT_SIGNS = ("random", "positive")
 V_INITS = ("uniform", "reset")
 MIN_GAP = 0.05  # smallest threshold-reset gap a threshold draw may leave (units of the gap)
 SPEC_NEURONS_PER_LIQUID = 96
-
-
-def _is_num(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _is_pos_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x > 0
 
 
 # ------------------------------------------------------------------------------------ config
