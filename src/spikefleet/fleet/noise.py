@@ -2,7 +2,7 @@ r"""Runtime noise (fresh every step, unlike frozen mismatch).
 
 * Membrane noise of level ``s``: every step each neuron's potential receives
   ``s · (V_th − V_reset) · ξ``, ξ ~ N(0, 1) — equivalently an input current of std
-  ``σ_I = s (V_th − V_reset) τ_mem / dt`` under forward Euler (Network ADS Büchel et al. 2021: membrane). Drawn from
+  ``σ_I = s (V_th − V_reset) τ_mem / dt`` under forward Euler (Büchel et al. 2021: membrane). Drawn from
   ``fold_in(run_key, t)`` inside :func:`spikefleet.simulation.simulate`.
 * Input noise of std ``σ``: ``c[t] + σ ξ[t]`` added to every input channel and step, drawn
   from its own key.

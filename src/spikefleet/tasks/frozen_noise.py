@@ -1,4 +1,4 @@
-r"""Frozen-noise classification (Çakal et al. 2024; Çakal et al. 2024: task: frozen-noise classification).
+r"""Frozen-noise classification (Çakal et al. 2024: task: frozen-noise classification).
 
 Each of ``n_samples`` frozen Poisson patterns (``n_channels`` channels, ``duration`` s at
 ``rate`` Hz, bins of ``dt``) is its own class. Pattern ``i`` should make output neuron ``i``

@@ -1,4 +1,4 @@
-r"""Gradient training of DYNAP-SE2 networks (Çakal et al. 2024; Çakal et al. 2024: where mismatch is applied, Çakal et al. 2024: training setup).
+r"""Gradient training of DYNAP-SE2 networks (Çakal et al. 2024: where mismatch is applied, Çakal et al. 2024: training setup).
 
 The recipe of the reference experiment: full-batch Adam (learning rate ``1e-2``) on the
 mean squared error between the output spike raster ``S [B, T, N]`` and the one-hot target,
