@@ -28,6 +28,7 @@ from spikefleet.fleet.mismatch import MismatchProfile, apply_mismatch, load_prof
 from spikefleet.fleet.sweep import Sweep, run_sweeps
 from spikefleet.models.spiking import SpikingConfig, init_spiking
 from spikefleet.tasks import xor
+from spikefleet.tasks.base import Task
 from spikefleet.train.objectives import Robustness
 from spikefleet.train.gradient import train
 
@@ -58,7 +59,7 @@ class OrderBatch(NamedTuple):
 
 
 @dataclass(frozen=True)
-class TemporalOrderTask:
+class TemporalOrderTask(Task):
     """Two channels each get one 50 ms pulse at a random time in the first 300 ms; after the later
     pulse the output should go to +1 if channel 0 came first and to -1 otherwise."""
 
@@ -67,6 +68,10 @@ class TemporalOrderTask:
     n_out: int = 1
     duration: float = 0.6
     dt: float = 1e-3
+
+    @property
+    def trial_steps(self) -> float:  # time steps of one trial (the experiment planner's cost model uses it)
+        return self.duration / self.dt
 
     def generate(self, n: int, seed: int) -> OrderBatch:
         rng = np.random.default_rng(seed)  # deterministic in (n, seed), like the built-in tasks
