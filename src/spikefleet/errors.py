@@ -82,3 +82,8 @@ def is_int(x) -> bool:
 def is_positive_int(x) -> bool:
     """An ``int`` > 0 that is not a bool."""
     return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+
+class TrainingWarning(UserWarning):
+    """A training run finished, but its result deserves a look (e.g. the kept model is the untrained
+    initial one: validation never improved on it). Not an error: the model is saved all the same."""

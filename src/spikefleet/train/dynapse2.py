@@ -120,11 +120,13 @@ def _make_chunk(template: DynapSE2Network, optimizer, inputs, targets, steps: in
 
 
 def train_dynapse2_runs(task, config: DynapSE2TrainConfig, seeds: Sequence[int],
-                        weight_noise: Sequence[float] | None = None, *, progress: bool = True):
+                        weight_noise: Sequence[float] | None = None, *, progress: bool = True,
+                        desc: str | None = None):
     """Train one network per ``(seeds[i], weight_noise[i])`` at once; returns ``[(model, info), ...]``.
 
     ``weight_noise`` defaults to ``config.weight_noise`` for every run. ``info`` holds the seed,
     the noise level, the loss at the start and the end, the mean loss per chunk and the time.
+    ``desc``: the progress bar's label (default ``"dynapse2 x<runs>"``).
     """
 
     seeds = [int(s) for s in seeds]
@@ -147,7 +149,7 @@ def train_dynapse2_runs(task, config: DynapSE2TrainConfig, seeds: Sequence[int],
     history, first = [], None
     done = 0
     compiled = {}
-    bar = tqdm(total=config.epochs, desc=f"dynapse2 x{len(seeds)}", disable=not progress, leave=False,
+    bar = tqdm(total=config.epochs, desc=desc or f"dynapse2 x{len(seeds)}", disable=not progress, leave=False,
                dynamic_ncols=True)
     try:
         while done < config.epochs:
@@ -187,6 +189,6 @@ def train_dynapse2_runs(task, config: DynapSE2TrainConfig, seeds: Sequence[int],
     return out
 
 
-def train_dynapse2(task, config: DynapSE2TrainConfig, seed: int, *, progress: bool = True):
+def train_dynapse2(task, config: DynapSE2TrainConfig, seed: int, *, progress: bool = True, desc: str | None = None):
     """One network (see :func:`train_dynapse2_runs`); returns ``(model, info)``."""
-    return train_dynapse2_runs(task, config, [seed], progress=progress)[0]
+    return train_dynapse2_runs(task, config, [seed], progress=progress, desc=desc)[0]

@@ -123,7 +123,7 @@ METHODS = {
 
 def train(task, method: str, seed: int, *, fit_config: FitConfig | None = None, hidden: int | None = None,
           val_trials: int = 200, robustness: Robustness = Robustness(), progress: bool = True,
-          train_data=None, val_batch=None, **fit_overrides) -> TrainOutput:
+          train_data=None, val_batch=None, label: str | None = None, **fit_overrides) -> TrainOutput:
     """Train a design for ``task`` with ``method`` from ``seed``; returns the model and its info.
 
     ``robustness`` selects a robust objective (:mod:`spikefleet.train.objectives`); its random
@@ -132,6 +132,11 @@ def train(task, method: str, seed: int, *, fit_config: FitConfig | None = None, 
     mini-batches from (a permutation seeded by ``seed_stream(seed, TRAIN)``, reshuffled every
     pass) instead of fresh ``task.generate`` trials; ``val_batch``: a fixed validation batch
     instead of ``val_trials`` fresh ones. For tasks whose samples are costly (wake phrase).
+    ``label``: the progress bar's label (default ``"{task}/{method} seed {seed}"``).
+
+    ``info`` has ``task``, ``method``, ``seed``, ``hidden``, ``fit``, ``robustness`` and the entries of
+    :meth:`~spikefleet.train.loop.FitResult.summary` (``best_step``, ``best_accuracy``, ``steps_run``,
+    ``validation``, ``history``).
     """
     expect(method in METHODS, "method", f"one of {sorted(METHODS)}", method)
     expect(isinstance(seed, int) and seed >= 0, "seed", "a non-negative integer", seed)
@@ -158,10 +163,10 @@ def train(task, method: str, seed: int, *, fit_config: FitConfig | None = None, 
     loss = robust_loss(recipe["loss"], robustness)
     result = fit(model, loss, batches, lambda m: evaluate_model(m, task, val), config,
                  key=jax.random.PRNGKey(seed_stream(seed, ROBUST_STREAM)), trainable=trainable,
-                 project=recipe["project"], progress=progress, desc=f"{task.name}/{method}")
+                 project=recipe["project"], progress=progress,
+                 desc=label or f"{task.name}/{method} seed {seed}")
     info = {
         "task": task.name, "method": method, "seed": seed, "hidden": hidden,
-        "fit": asdict(config), "robustness": robustness.to_dict(), "best_step": result.best_step,
-        "validation": result.best_metrics, "history": result.history,
+        "fit": asdict(config), "robustness": robustness.to_dict(), **result.summary(),
     }
     return TrainOutput(model=result.model, info=info)

@@ -8,11 +8,17 @@ function is traced once and reused for every step (``FitResult.traces`` counts t
 Trainable leaves are chosen by a boolean pytree (``trainable``); everything else is held fixed.
 After each update an optional ``project`` function maps the model back into its valid set
 (e.g. time constants clipped to a minimum).
+
+The progress bar (``desc`` names the design, e.g. ``xor/bptt+noise(0.2) seed 0``) shows the last
+training loss and validation accuracy and the best validation accuracy so far with its step: the
+model :func:`fit` returns is that best one, which may be the untrained step-0 model when no
+evaluation beat it; then :func:`fit` warns (:class:`~spikefleet.errors.TrainingWarning`).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -23,7 +29,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from spikefleet.errors import SpikefleetError, expect
+from spikefleet.errors import SpikefleetError, TrainingWarning, expect
 
 __all__ = ["FitConfig", "FitResult", "fit", "TrainingDiverged", "divergence", "leaf_names", "TrainOutput"]
 
@@ -68,6 +74,19 @@ class FitResult:
     best_metrics: dict
     history: list = field(default_factory=list)  # one dict per evaluation
     traces: int = 0  # how many times the update step was traced (1 = no recompilation)
+
+    @property
+    def steps_run(self) -> int:
+        """The optimiser steps run (fewer than ``FitConfig.steps`` after early stopping)."""
+        return int(self.history[-1]["step"]) if self.history else 0
+
+    def summary(self) -> dict:
+        """The training-info entries of this result: ``best_step`` (the optimiser step of the kept model;
+        0 = the initial, untrained one), ``best_accuracy`` (its validation accuracy, ``None`` if the
+        validation gives none), ``steps_run``, ``validation`` (all its validation metrics) and ``history``."""
+        accuracy = self.best_metrics.get("accuracy")
+        return {"best_step": self.best_step, "best_accuracy": None if accuracy is None else float(accuracy),
+                "steps_run": self.steps_run, "validation": self.best_metrics, "history": self.history}
 
 
 def _score(metrics: dict) -> tuple:
@@ -125,10 +144,31 @@ def _bad_metrics(metrics: dict) -> list[str]:
             and not isinstance(metrics.get(k), bool) and not math.isfinite(float(metrics[k]))]
 
 
+def _postfix(loss: float, metrics: dict, best_metrics: dict, best_step: int) -> str:
+    """The progress bar's postfix: the last training loss and validation accuracy, and the best one with its step."""
+    nan = float("nan")
+    return (f"loss {loss:.4f}, val acc {metrics.get('accuracy', nan):.3f}, "
+            f"best {best_metrics.get('accuracy', nan):.3f} @ step {best_step}")
+
+
+def _warn_initial_kept(desc: str, history: list) -> None:
+    first, last = history[0], history[-1]
+    nan = float("nan")
+    warnings.warn(
+        f"{desc}: the trained model never beat the initial (untrained, step 0) one on the validation set "
+        f"(step 0: accuracy {first.get('accuracy', nan):.3f}, loss {first.get('loss', nan):.4g}; last evaluation, "
+        f"step {last['step']}: accuracy {last.get('accuracy', nan):.3f}, loss {last.get('loss', nan):.4g}), so the "
+        "kept model is the initial one; train for more steps or try another learning rate",
+        TrainingWarning, stacklevel=3)
+
+
 def fit(model, loss_fn: Callable, batches: Callable[[int], tuple], validate: Callable[[Any], dict],
         config: FitConfig, *, key: jax.Array | None = None, trainable=None, project: Callable | None = None,
         progress: bool = True, desc: str = "train") -> FitResult:
     """Train ``model``; returns the best model by validation score.
+
+    The initial model is validated too (step 0); if no later evaluation beats it, it is the model
+    returned and a :class:`~spikefleet.errors.TrainingWarning` says so.
 
     Args:
         loss_fn: ``(model, inputs, targets, key) -> (scalar loss, aux dict)``; jit-compatible.
@@ -138,6 +178,7 @@ def fit(model, loss_fn: Callable, batches: Callable[[int], tuple], validate: Cal
         validate: ``model -> {"accuracy": float, "loss": float, ...}`` (run on the host).
         trainable: boolean pytree like ``model`` (default: every floating-point array).
         project: ``model -> model`` applied after every update.
+        desc: the progress bar's label (and the prefix of warnings and errors).
     """
 
     spec = trainable if trainable is not None else jax.tree_util.tree_map(eqx.is_inexact_array, model)
@@ -161,6 +202,7 @@ def fit(model, loss_fn: Callable, batches: Callable[[int], tuple], validate: Cal
         return exc
 
     bar = tqdm(total=config.steps, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    bar.set_postfix_str(_postfix(math.nan, best_metrics, best_metrics, best_step))
     try:
         for step in range(1, config.steps + 1):
             inputs, targets = batches(step)
@@ -179,17 +221,19 @@ def fit(model, loss_fn: Callable, batches: Callable[[int], tuple], validate: Cal
                 if bad:
                     raise diverged(f"the validation metric {bad[0]}", step, f"{bad[0]} = {metrics[bad[0]]}")
                 history.append({"step": step, "train_loss": float(loss), **metrics})
-                bar.set_postfix(loss=f"{float(loss):.4f}", val_acc=f"{metrics.get('accuracy', float('nan')):.3f}")
                 if _score(metrics) > _score(best_metrics):
                     best_model, best_metrics, best_step, stale = eqx.combine(diff, static), metrics, step, 0
                 else:
                     stale += 1
+                bar.set_postfix_str(_postfix(float(loss), metrics, best_metrics, best_step))
                 if config.patience and stale >= config.patience:
                     break
                 if config.target_accuracy is not None and best_metrics.get("accuracy", 0) >= config.target_accuracy:
                     break
     finally:
         bar.close()
+    if best_step == 0 and len(history) > 1:
+        _warn_initial_kept(desc, history)
     return FitResult(model=best_model, best_step=best_step, best_metrics=best_metrics, history=history,
                      traces=counter[0])
 

@@ -61,6 +61,14 @@ class Config:
                "a number in [0, 1]", self.robust_level)
         expect(is_positive_int(self.robust_chips), "bptt Config.robust_chips", "a positive integer", self.robust_chips)
 
+    def label(self) -> str:
+        """The design's name on progress bars: ``bptt``, ``bptt+noise(0.2)``,
+        ``bptt+adversarial(dynapse1-measured 0.3)`` (the profile is named unless it is ``uniform``)."""
+        if self.robust == "none":
+            return "bptt"
+        profile = "" if self.robust_profile == "uniform" else f"{self.robust_profile} "
+        return f"bptt+{self.robust}({profile}{self.robust_level:g})"
+
     def robustness(self) -> Robustness:
         if self.robust == "none":
             return Robustness()
@@ -78,6 +86,7 @@ def train(task, config: Config, *, seed: int, teacher=None, data=None, progress:
     """A trained :class:`~spikefleet.models.spiking.SpikingNetwork` and its info."""
     recipe = presets.preset(task).bptt
     kw = {k: v for k, v in (("steps", config.steps), ("hidden", config.hidden)) if v is not None}
+    kw["label"] = f"{task.name}/{config.label()} seed {seed}"
     if data is None:
         if config.robust != "none":
             kw["robustness"] = config.robustness()

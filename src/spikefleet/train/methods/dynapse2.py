@@ -69,7 +69,8 @@ def train(task, config: Config, *, seed: int, teacher=None, data=None, progress:
     """A trained :class:`~spikefleet.models.dynapse2.DynapSE2Network` and its info."""
     recipe = DynapSE2TrainConfig(weight_noise=config.weight_noise,
                                  **({} if config.epochs is None else {"epochs": config.epochs}))
-    return train_dynapse2(task, recipe, seed, progress=progress)
+    noise = f"+noise(sigma {config.weight_noise:g})" if config.weight_noise else ""
+    return train_dynapse2(task, recipe, seed, progress=progress, desc=f"{task.name}/dynapse2{noise} seed {seed}")
 
 
 def cost(task, config: Config) -> float:

@@ -63,10 +63,10 @@ def _fixed_set_teacher(task, recipe: presets.TeacherRecipe, data, config: Config
                            eval_every=recipe.eval_every)
     batches = gradient.fixed_batches(train_set, batch_size, steps, seed_stream(seed, seeds.TRAIN))
     result = fit(model, recipe.loss, batches, lambda m: evaluate_model(m, rule, val), fit_config,
-                 project=recipe.project, progress=progress, desc=f"{task.name}/teacher")
+                 project=recipe.project, progress=progress, desc=f"{task.name}/teacher seed {seed}")
     info = {"task": task.name, "method": "teacher", "seed": seed, "hidden": hidden, "steps": steps,
             "batch_size": batch_size, "learning_rate": recipe.learning_rate, "train_samples": len(train_set.inputs),
-            "best_step": result.best_step, "validation": result.best_metrics, "history": result.history}
+            **result.summary()}
     return result.model, info
 
 
