@@ -26,6 +26,8 @@ CASES = {
     "ads_xor.py": ("ads-xor.md", ("teacher.sfc", "ads.sfc", "ads.json")),
     "dynapse2_deploy.py": ("dynapse2-deploy.md", ("fn-noise.sfc", "config.json", "deploy.json")),
     "custom.py": ("custom.md", ("my-chip.toml", "order.sfc", "custom.json")),
+    # the user guide's "your own task" page (docs/your-own-task.md) runs this script
+    "your_own_task.py": ("../your-own-task.md", ("plain.sfc", "noise.sfc", "fleet.json", "louder.toml", "cli.sfc")),
 }
 
 

@@ -16,6 +16,7 @@ The file is also the module that defines the task: an experiment file names it i
 runs on the module path).
 """
 
+# --8<-- [start:setup]
 import json
 import os
 import sys
@@ -39,6 +40,7 @@ STEPS = 400 if FULL else 60  # optimiser steps of each BPTT design
 HIDDEN = 64 if FULL else 24  # LIF neurons
 CHIPS = 100 if FULL else 8  # fleet size
 TRIALS = 200 if FULL else 32  # test trials
+# --8<-- [end:setup]
 
 
 # ------------------------------------------------------------------------------------- the task
