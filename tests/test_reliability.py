@@ -404,7 +404,7 @@ def test_cli_training_divergence_keeps_the_existing_checkpoint(tmp_path, capsys,
                                 "--test-trials", 4, "--out", out, "--overwrite", "--quiet")
     assert code == 2 and "saved" not in stdout
     assert len(err.strip().splitlines()) == 1
-    assert "xor/teacher: the loss became non-finite at step 2" in err and "nothing was saved" in err
+    assert "xor/teacher seed 0: the loss became non-finite at step 2" in err and "nothing was saved" in err
     assert out.read_bytes() == before and files_in(tmp_path) == ["teacher.sfc"]  # intact, no temp files
 
 
