@@ -78,8 +78,8 @@ def fleet_report(designs: dict, task, *, seed: int, trials: int = 200, chips: in
     table = stats_table(rows, list(rows[0]))
     if any(r.n_effective == 1 for r in records) and chips > 1:
         table += (f"\n* n_eff = 1: every one of the {chips} chips is the same network under this condition (no "
-                  "mismatch draw, no per-chip death or noise); its statistics describe one network, and no paired "
-                  "test is run for it.")
+                  "mismatch draw, no per-chip death or noise):\n  its p5, worst and yield describe one network, and "
+                  "no paired test compares designs there.")
     if plot is not None:
         plot_robustness(records, plot, title=f"{task.name}: {chips} chips x {trials} trials")
     return {"task": task.name, "seed": seed, "chips": chips, "trials": trials, "gain_refit": gain_refit,
