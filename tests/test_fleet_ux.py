@@ -134,7 +134,8 @@ def test_fleet_report_marks_identical_chips_in_table_and_json():
     assert header[:3] == ["design", "condition", "n_eff"]
     marked = [line for line in lines[2:] if " * " in line]
     assert len(marked) == 4 and all("mismatch uniform 0.2" not in line for line in marked)
-    assert lines[-1].startswith("* n_eff = 1: every one of the 2 chips is the same network")
+    assert lines[-2].startswith("* n_eff = 1: every one of the 2 chips is the same network")
+    assert "no paired test" in lines[-1]
 
 
 def test_pooled_rows_count_distinct_networks():

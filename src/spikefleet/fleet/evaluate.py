@@ -2,9 +2,9 @@
 
 For ``n`` chip keys the work is a loop over chunks of ``chunk`` chips, each chunk one jitted call
 of a ``vmap`` over its chips of a ``vmap`` over the trials (one compilation per design shape,
-condition and chunk size, whatever the number of chips: the last chunk is padded). The chunks
-are dispatched at once and collected in order, so ``progress=True`` (a bar on stderr) or
-``on_chunk`` can count finished chips. Memory is bounded by the chunk: about
+condition and chunk size, whatever the number of chips: the last chunk is padded). Each chunk is
+dispatched before the previous one is collected, so ``progress=True`` (a bar on stderr) or
+``on_chunk`` can count finished chips while the device stays busy. Memory is bounded by the chunk: about
 ``chunk · trials · (T · O + state)`` floats. Results do not depend on ``chunk``, bit for bit
 (the per-chip MSE is summed over time by a scan and over trials on the host; see :func:`_time_sum`).
 
@@ -128,16 +128,23 @@ def _chunk_metrics(prepared, condition, task, keys, index, inputs, targets, labe
     return jax.vmap(one)(keys, index)
 
 
-def _collect(pending: list, n: int, on_chunk) -> dict:
-    """Host copies of the dispatched chunks' outputs, in order, stacked ``[n_chunks, chunk, ...]``;
-    ``on_chunk(chips)`` after each (the real chips of the chunk: the padding of the last is not counted)."""
+def _run_chunks(call, n_chunks: int, n: int, on_chunk) -> dict:
+    """``call(c)`` for every chunk, outputs stacked ``[n_chunks, chunk, ...]`` on the host.
+
+    Chunk ``c + 1`` is dispatched before chunk ``c`` is waited for, so the device stays busy while
+    ``on_chunk(chips)`` reports each finished chunk (its real chips: the last chunk's padding is not
+    counted).
+    """
     parts, done = [], 0
-    for out in pending:
-        parts.append(jax.tree_util.tree_map(np.asarray, out))  # waits for this chunk only
+    pending = call(0)
+    for c in range(n_chunks):
+        following = call(c + 1) if c + 1 < n_chunks else None
+        parts.append(jax.tree_util.tree_map(np.asarray, pending))  # waits for chunk c only
         size = len(next(iter(parts[-1].values())))
         if on_chunk is not None:
             on_chunk(min(size, n - done))
         done += size
+        pending = following
     return {name: np.stack([p[name] for p in parts]) for name in parts[0]}
 
 
@@ -168,8 +175,11 @@ def evaluate_fleet(design, task, batch, chip_keys, condition: Condition = Condit
     prepared = prepare(design, condition)
     run_key = jax.random.PRNGKey(0) if run_key is None else run_key  # unused when the condition has no noise
     data = (jnp.asarray(batch.inputs), jnp.asarray(batch.targets), jnp.asarray(batch.labels))
-    pending = [_chunk_metrics(prepared, condition, task, keys[c], index[c], *data, run_key, jnp.float32(gain),
-                              reference_labels) for c in range(keys.shape[0])]
+    gain32 = jnp.float32(gain)
+
+    def call(c):
+        return _chunk_metrics(prepared, condition, task, keys[c], index[c], *data, run_key, gain32, reference_labels)
+
     with tqdm(total=n, desc=condition.describe(), unit="chip", disable=not progress, leave=False,
               dynamic_ncols=True) as bar:
         def tick(chips):
@@ -177,7 +187,7 @@ def evaluate_fleet(design, task, batch, chip_keys, condition: Condition = Condit
             if on_chunk is not None:
                 on_chunk(chips)
 
-        out = _collect(pending, n, tick)
+        out = _run_chunks(call, keys.shape[0], n, tick)
     sq = np.asarray(out.pop("mse"), np.float64)  # [chunks, chunk, trials, O] sums over time
     metrics = {name: np.asarray(value).reshape(-1)[:n].astype(np.float64) for name, value in out.items()}
     metrics["mse"] = sq.reshape(-1, sq.shape[-2] * sq.shape[-1])[:n].sum(axis=1) / np.prod(batch.targets.shape)
