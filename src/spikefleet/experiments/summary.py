@@ -29,7 +29,8 @@ from spikefleet.errors import ConfigError, expect
 from spikefleet.fleet.stats import format_table, summarize
 from spikefleet.io import atomic_write_text, write_json
 
-__all__ = ["Group", "pool_rows", "n_effective_by_definition", "eval_rows", "summarize_store", "summary_table", "write_summary"]
+__all__ = ["Group", "pool_rows", "n_effective_by_definition", "eval_rows", "summarize_store", "summary_table",
+           "write_summary"]
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,12 @@ Built-in profiles (``spikefleet profiles`` lists them):
       [sigmas]
       tau_mem = 0.1
       w_rec = 0.2
+
+A profile must fit the model (:func:`check_profile`, run by
+:func:`~spikefleet.fleet.chip.prepare`, so by every fleet evaluation): naming no parameter of the
+model is a :class:`ProfileNotApplicableError` (it would perturb nothing: ``dynapse2-frozen`` on a
+LIF network); naming some it lacks issues a :class:`ProfilePartlyAppliedWarning` listing them.
+Built-in profiles that span model kinds declare those names ``optional`` (skipped silently).
 """
 
 from __future__ import annotations
@@ -71,7 +77,8 @@ from spikefleet.neurons.dynapse2 import FROZEN_MISMATCH_PARAMETERS
 from spikefleet.io import parse_json, parse_toml, read_text
 
 __all__ = ["MismatchProfile", "PARAMETERS", "ProfileNotApplicableError", "ProfilePartlyAppliedWarning",
-           "perturbable_parameters", "profile_coverage", "check_profile", "builtin_profile", "load_profile", "get_profile", "apply_mismatch",
+           "perturbable_parameters", "profile_coverage", "check_profile",
+           "builtin_profile", "load_profile", "get_profile", "apply_mismatch",
            "BUILTIN_PROFILES", "parameters_of", "mismatch_targets", "perturb_relative", "outer_weights", "OUTER_WEIGHT_NAMES"]
 
 POSITIVE_RULES = ("fold", "lognormal")
