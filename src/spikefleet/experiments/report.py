@@ -44,7 +44,8 @@ __all__ = ["render_report", "summary_rows", "markdown_to_html", "SECTIONS"]
 SECTIONS = (
     ("overview", "Overview", "Median accuracy of every design under every condition at a glance (green = robust)."),
     ("robustness", "Robustness curves", "For each sweep: median per-chip metric vs perturbation level per design; "
-     "the shaded band is the inter-quartile range over chips (dotted line: the 0.9 yield threshold)."),
+     "the shaded band is the inter-quartile range over chips, the dashed line the 5th percentile of accuracy "
+     "(the worst chips; 95th for the MSE) (dotted line: the 0.9 yield threshold)."),
     ("distributions", "Per-chip distributions", "Accuracy of every chip at each level of the mismatch sweep: "
      "the spread and the worst chips that medians hide."),
     ("activity", "Spike rasters and membrane traces", "One task trial on the nominal chip and on a mismatched chip "
@@ -105,7 +106,7 @@ def summary_rows(groups: dict, threshold: float = rp.YIELD_THRESHOLD) -> list[di
     for d, s, lv in _ordered_keys(groups):
         g = groups[(d, s, lv)]
         row = {"design": d, "sweep": s, "level": rp.level_label(s, lv), "condition": g.condition or "-",
-               "seeds": ",".join(str(x) for x in g.seeds), "n": g.n}
+               "seeds": ",".join(str(x) for x in g.seeds), "n": g.n, "n_eff": g.n_effective}
         acc = g.metrics.get(_MAIN_METRIC)
         if acc is not None and np.isfinite(acc).any():
             sm = summarize(acc, threshold=threshold, nan_policy="omit")
@@ -313,7 +314,10 @@ def _tables(groups, tables) -> str:
             parts.append(f"<h3>{_e(sweep)}</h3>")
             parts.append(_table([{k: v for k, v in r.items() if k != "sweep"} for r in rows if r["sweep"] == sweep]))
         parts.append("<p class='what'>median, IQR, p5, worst: per-chip accuracy; yield: fraction of chips with "
-                     f"accuracy ≥ {rp.YIELD_THRESHOLD}; n: chips pooled over the listed seeds.</p>")
+                     f"accuracy ≥ {rp.YIELD_THRESHOLD}; n: chips pooled over the listed seeds; n_eff: distinct "
+                     "networks among them (one per seed where the condition is the same on every chip: "
+                     "quantisation only, mismatch 0 — there p5, worst and yield describe n_eff networks, "
+                     "not n chips).</p>")
     else:
         parts.append("<p class='note'>No evaluation rows.</p>")
     for i, item in enumerate(tables or ()):

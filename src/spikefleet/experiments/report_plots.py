@@ -23,7 +23,7 @@ from spikefleet.models.dynapse2 import DynapSE2Network
 from spikefleet.models.base import core_of
 from spikefleet.simulation import simulate, trace_names
 
-__all__ = ["design_colors", "sweep_levels", "level_label", "plot_overview", "plot_sweep",
+__all__ = ["design_colors", "sweep_levels", "level_label", "plot_overview", "plot_sweep", "sweep_figure",
            "plot_distributions", "plot_activity", "plot_weights", "YIELD_THRESHOLD", "QUANT_BITS"]
 
 #: accuracy a chip needs to count towards the yield in the report
@@ -38,6 +38,8 @@ _XLABEL = {"mismatch": "mismatch level σ (relative std of each parameter)",
            "quant": "weight precision (bits per matrix)",
            "noise": "membrane noise s (fraction of threshold–reset gap per step)",
            "dead": "fraction of dead neurons"}
+#: the percentile drawn as the worse tail of a metric (accuracy: the worst 5 % of chips; MSE: the top 5 %)
+_TAIL = {"accuracy": 5, "agreement": 5, "mse": 95}
 _YLABEL = {"accuracy": "accuracy (fraction of trials)", "mse": "output MSE vs target (output units²)",
            "rate_hz": "mean firing rate (Hz)", "agreement": "agreement with teacher (fraction)"}
 
@@ -118,7 +120,15 @@ def plot_overview(groups: dict, colors: dict, metric: str = "accuracy") -> bytes
 
 
 def plot_sweep(sweep: str, groups: dict, colors: dict, metrics=("accuracy", "mse", "rate_hz")) -> bytes | None:
-    """Median vs level per design with an IQR band, one panel per metric present in the rows."""
+    """PNG of :func:`sweep_figure` (``None`` when no metric has values)."""
+    fig = sweep_figure(sweep, groups, colors, metrics)
+    return None if fig is None else to_png(fig)
+
+
+def sweep_figure(sweep: str, groups: dict, colors: dict, metrics=("accuracy", "mse", "rate_hz")) -> Figure | None:
+    """Median vs level per design with an IQR band, one panel per metric present in the rows, and the
+    worse tail as a dashed line (label ``"<design> p5"``: 5th percentile of accuracy and agreement;
+    ``"<design> p95"`` for the MSE): the chips a median hides."""
     mine = {k: g for k, g in groups.items() if k[1] == sweep}
     present = [m for m in metrics if any(_finite(g.metrics.get(m, [])).size for g in mine.values())]
     if not present:
@@ -137,21 +147,26 @@ def plot_sweep(sweep: str, groups: dict, colors: dict, metrics=("accuracy", "mse
                 g = mine.get((d, sweep, lv))
                 vals = _finite(g.metrics.get(metric, [])) if g else np.empty(0)
                 if vals.size:
-                    q25, med, q75 = np.percentile(vals, [25, 50, 75])
-                    pts.append((xpos[lv], med, q25, q75))
+                    q25, med, q75, tail = np.percentile(vals, [25, 50, 75, _TAIL.get(metric, 50)])
+                    pts.append((xpos[lv], med, q25, q75, tail))
                     positive &= bool(np.all(vals > 0))
             if not pts:
                 continue
-            x, med, lo, hi = (np.array(c) for c in zip(*pts))
+            x, med, lo, hi, tail = (np.array(c) for c in zip(*pts))
+            tail_label = f"{d} p{_TAIL[metric]}" if metric in _TAIL else None
             n = max(mine[(d, sweep, lv)].n for lv in levels if (d, sweep, lv) in mine)
             label = f"{d} (n={n})"
             if len(pts) == 1:  # a single level: a marker with IQR whiskers, designs side by side
                 dx = 0.08 * (k - (len(designs) - 1) / 2) * (1 if categorical else max(abs(x[0]), 1e-3))
                 ax.errorbar(x + dx, med, yerr=[med - lo, hi - med], fmt="o", color=colors[d], capsize=4,
                             label=label)
+                if tail_label:
+                    ax.plot(x + dx, tail, linestyle="none", marker="v", color=colors[d], label=tail_label)
             else:
                 ax.plot(x, med, "o-", color=colors[d], label=label, linewidth=1.8, markersize=4)
                 ax.fill_between(x, lo, hi, color=colors[d], alpha=0.18, linewidth=0)
+                if tail_label:
+                    ax.plot(x, tail, "--", color=colors[d], label=tail_label, linewidth=1.2)
         if metric in ("accuracy", "agreement"):
             ax.set_ylim(-0.02, 1.02)
             ax.axhline(YIELD_THRESHOLD, color="0.5", linestyle=":", linewidth=1)
@@ -166,11 +181,13 @@ def plot_sweep(sweep: str, groups: dict, colors: dict, metrics=("accuracy", "mse
             ax.set_xticks(levels, [level_label(sweep, lv) for lv in levels])
         ax.set_xlabel(_XLABEL.get(_kind(sweep), f"{sweep} level"))
         ax.set_ylabel(_YLABEL.get(metric, metric))
-        ax.set_title(f"{sweep}: {metric} (median, IQR {'whiskers' if len(levels) == 1 else 'band'})", fontsize=10)
+        tail_note = f", p{_TAIL[metric]} {'triangles' if len(levels) == 1 else 'dashed'}" if metric in _TAIL else ""
+        ax.set_title(f"{sweep}: {metric} (median, IQR {'whiskers' if len(levels) == 1 else 'band'}{tail_note})",
+                     fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="best")
     fig.tight_layout()
-    return to_png(fig)
+    return fig
 
 
 def plot_distributions(sweep: str, groups: dict, colors: dict, seed: int = 0,

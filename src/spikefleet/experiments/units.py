@@ -167,6 +167,7 @@ def _evaluate(spec, unit: Unit, model_bytes: bytes, teacher_bytes: bytes | None,
     return {"metrics": {k: [float(x) for x in v] for k, v in record.metrics.items()},
             "summary": to_jsonable(record.summaries),
             "info": {"condition": record.condition, "gain": record.gain, "chips": fleet.chips,
+                     "n_effective": record.n_effective,
                      "trials": int(len(batch.inputs)), "profile": p.profile if unit.sweep == "mismatch" else None,
                      "teacher": unit.teacher}}
 

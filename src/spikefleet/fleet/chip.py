@@ -4,7 +4,9 @@ A :class:`Condition` bundles the perturbations of one evaluation point: a mismat
 (frozen, per chip), weight quantisation (deterministic, per design), membrane and input noise
 (fresh per run) and neuron death (per chip). Order of application:
 
-1. ``prepare(design, condition)`` — quantise the chosen matrices (b bits, per matrix), set the
+1. ``prepare(design, condition)`` — check that the mismatch profile applies to the design
+   (:func:`~spikefleet.fleet.mismatch.check_profile`: an error when it perturbs nothing, a warning
+   naming the parameters it skips), quantise the chosen matrices (b bits, per matrix), set the
    membrane-noise level. Same for every chip.
 2. ``realize`` — mismatch with ``fold_in(chip_key, 0)``, the optional recurrent down-scaling
    (``recurrent_scale`` multiplies ``w_rec`` and ``w_fast``: the Network ADS protocol's remedy
@@ -13,6 +15,10 @@ A :class:`Condition` bundles the perturbations of one evaluation point: a mismat
 
 Quantisation comes first: the chip stores the quantised design and its analog circuits then
 deviate from it. Runtime noise is drawn at simulation time from a run key.
+
+Whether chips differ at all under a condition follows from its definition
+(:func:`varies_by_chip`): quantisation alone, mismatch 0 or death of the first neurons give every
+chip the same network, so a fleet of ``n`` chips holds one distinct result (``n_effective = 1``).
 """
 
 from __future__ import annotations
@@ -25,12 +31,12 @@ import jax
 
 from spikefleet.errors import expect
 from spikefleet.fleet.faults import SELECTIONS, silence_neurons
-from spikefleet.fleet.mismatch import MismatchProfile, apply_mismatch
+from spikefleet.fleet.mismatch import MismatchProfile, apply_mismatch, check_profile, profile_coverage
 from spikefleet.fleet.noise import with_membrane_noise
 from spikefleet.fleet.quantize import DEFAULT_QUANT_MATRICES, GRIDS, quantize_matrices
-from spikefleet.models.base import map_core
+from spikefleet.models.base import core_of, map_core
 
-__all__ = ["Condition", "prepare", "realize", "realize_fleet", "fleet_keys"]
+__all__ = ["Condition", "prepare", "realize", "realize_fleet", "fleet_keys", "varies_by_chip"]
 
 
 @dataclass(frozen=True)
@@ -83,11 +89,39 @@ class Condition:
 
 
 def prepare(design, condition: Condition):
-    """The chip-independent part: quantisation and the noise level."""
+    """The chip-independent part: the profile check (:func:`~spikefleet.fleet.mismatch.check_profile`),
+    quantisation and the noise level."""
+    check_profile(design, condition.mismatch)
     net = quantize_matrices(design, condition.quant_bits, condition.quant_matrices, grid=condition.quant_grid)
     if condition.noise:
         net = with_membrane_noise(net, condition.noise)
     return net
+
+
+def varies_by_chip(design, condition: Condition) -> bool:
+    """Whether two chips of a fleet can give different results for ``design`` under ``condition``.
+
+    Decided from the condition's definition, not from outputs: chips differ when the mismatch
+    profile has a sigma > 0 on a parameter the design has, when neurons die at random (a per-chip
+    draw of ``0 < ⌊dead·N⌋ < N`` neurons), or under runtime noise (membrane or input noise is drawn
+    per chip from ``fold_in(run_key, chip)``). Quantisation, ``recurrent_scale``, mismatch 0 and
+    ``dead_select="first"`` are the same for every chip.
+    """
+    if condition.needs_run_key:
+        return True
+    if condition.mismatch is not None:
+        applied, _ = profile_coverage(design, condition.mismatch)
+        sigmas = dict(condition.mismatch.sigmas)
+        if any(sigmas[name] > 0 for name in applied):
+            return True
+    if condition.dead > 0 and condition.dead_select == "random":
+        neurons = getattr(core_of(design), "neurons", None)
+        n = getattr(neurons, "n", None)
+        if not isinstance(n, int):
+            return True
+        count = int(condition.dead * n + 1e-9)
+        return 0 < count < n
+    return False
 
 
 def _scale_recurrent(net, factor: float):

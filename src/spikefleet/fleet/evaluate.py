@@ -1,9 +1,11 @@
 """Evaluate one design on a fleet of chips: per-chip metrics in one vectorised, chunked call.
 
-For ``n`` chip keys the work is ``lax.map`` over chunks of ``chunk`` chips, each chunk a
-``vmap`` over its chips of a ``vmap`` over the trials; the whole fleet is one jitted call (one
-compilation per design shape, condition and chunk size). Memory is bounded by the chunk:
-about ``chunk · trials · (T · O + state)`` floats. Results do not depend on ``chunk``, bit for bit
+For ``n`` chip keys the work is a loop over chunks of ``chunk`` chips, each chunk one jitted call
+of a ``vmap`` over its chips of a ``vmap`` over the trials (one compilation per design shape,
+condition and chunk size, whatever the number of chips: the last chunk is padded). Each chunk is
+dispatched before the previous one is collected, so ``progress=True`` (a bar on stderr) or
+``on_chunk`` can count finished chips while the device stays busy. Memory is bounded by the chunk: about
+``chunk · trials · (T · O + state)`` floats. Results do not depend on ``chunk``, bit for bit
 (the per-chip MSE is summed over time by a scan and over trials on the host; see :func:`_time_sum`).
 
 Per chip (all trials of the batch):
@@ -18,6 +20,11 @@ Per chip (all trials of the batch):
 Runtime noise for chip ``i`` comes from ``fold_in(run_key, i)`` (required when the condition
 has noise). ``gain`` is the optional per-level output-gain re-fit of the Network ADS protocol
 (:func:`fit_gain`); it is 1 (off) by default.
+
+``FleetResult.n_effective`` is the number of distinct chips: ``n`` when chips differ under the
+condition, 1 when every chip is the same network (:func:`~spikefleet.fleet.chip.varies_by_chip`:
+quantisation only, mismatch 0, no per-chip death or noise); summaries over such a fleet describe
+one network, and paired tests over its "chips" are meaningless.
 """
 
 from __future__ import annotations
@@ -28,10 +35,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
 from spikefleet.errors import ConfigError, expect
 from spikefleet.simulation import simulate_batch, trace_names
-from spikefleet.fleet.chip import Condition, _vary, prepare
+from spikefleet.fleet.chip import Condition, _vary, prepare, varies_by_chip
 from spikefleet.fleet.noise import add_input_noise
 from spikefleet.fleet.stats import summarize
 from spikefleet.tasks.base import Task
@@ -55,6 +63,11 @@ class FleetResult:
     @property
     def n_chips(self) -> int:
         return len(next(iter(self.metrics.values())))
+
+    @property
+    def n_effective(self) -> int:
+        """Distinct chips: ``n_chips``, or 1 when the condition does not vary from chip to chip."""
+        return int(self.info.get("n_effective", self.n_chips))
 
     def summary(self, metric: str = "accuracy", threshold: float | None = None):
         expect(metric in self.metrics, "metric", f"one of {sorted(self.metrics)}", metric)
@@ -99,7 +112,8 @@ def _time_sum(x):
 
 
 @eqx.filter_jit
-def _fleet_metrics(prepared, condition, task, keys, index, inputs, targets, labels, run_key, gain, reference):
+def _chunk_metrics(prepared, condition, task, keys, index, inputs, targets, labels, run_key, gain, reference):
+    """Metrics of one chunk of chips (``keys [chunk, ...]``, ``index [chunk]``)."""
     def one(key, i):
         outputs, rate = _chip_run(prepared, condition, key, i, inputs, run_key)
         outputs = gain * outputs
@@ -111,7 +125,27 @@ def _fleet_metrics(prepared, condition, task, keys, index, inputs, targets, labe
             extra["agreement"] = jnp.sum(decisions == reference)
         return {"accuracy": correct, "mse": mse, "rate_hz": rate, **extra}
 
-    return jax.lax.map(lambda kc: jax.vmap(one)(*kc), (keys, index))
+    return jax.vmap(one)(keys, index)
+
+
+def _run_chunks(call, n_chunks: int, n: int, on_chunk) -> dict:
+    """``call(c)`` for every chunk, outputs stacked ``[n_chunks, chunk, ...]`` on the host.
+
+    Chunk ``c + 1`` is dispatched before chunk ``c`` is waited for, so the device stays busy while
+    ``on_chunk(chips)`` reports each finished chunk (its real chips: the last chunk's padding is not
+    counted).
+    """
+    parts, done = [], 0
+    pending = call(0)
+    for c in range(n_chunks):
+        following = call(c + 1) if c + 1 < n_chunks else None
+        parts.append(jax.tree_util.tree_map(np.asarray, pending))  # waits for chunk c only
+        size = len(next(iter(parts[-1].values())))
+        if on_chunk is not None:
+            on_chunk(min(size, n - done))
+        done += size
+        pending = following
+    return {name: np.stack([p[name] for p in parts]) for name in parts[0]}
 
 
 def _check(task, batch, condition, run_key):
@@ -124,9 +158,14 @@ def _check(task, batch, condition, run_key):
 
 
 def evaluate_fleet(design, task, batch, chip_keys, condition: Condition = Condition(), *, run_key=None,
-                   chunk: int = 16, gain: float = 1.0, reference_labels=None) -> FleetResult:
+                   chunk: int = 16, gain: float = 1.0, reference_labels=None, progress: bool = False,
+                   on_chunk=None) -> FleetResult:
     """Per-chip ``accuracy``, ``mse`` and ``rate_hz`` of ``design`` on ``batch`` for every chip key
-    (plus ``agreement`` with ``reference_labels [trials]`` when given)."""
+    (plus ``agreement`` with ``reference_labels [trials]`` when given).
+
+    ``progress``: a bar on stderr counting finished chips (off by default); ``on_chunk(chips)`` is
+    called after each chunk with the number of chips it finished (e.g. a caller's own bar).
+    """
     _check(task, batch, condition, run_key)
     if reference_labels is not None:
         reference_labels = jnp.asarray(reference_labels)
@@ -135,9 +174,20 @@ def evaluate_fleet(design, task, batch, chip_keys, condition: Condition = Condit
     keys, index, n = _chunked(jnp.asarray(chip_keys), chunk)
     prepared = prepare(design, condition)
     run_key = jax.random.PRNGKey(0) if run_key is None else run_key  # unused when the condition has no noise
-    out = _fleet_metrics(prepared, condition, task, keys, index, jnp.asarray(batch.inputs),
-                         jnp.asarray(batch.targets), jnp.asarray(batch.labels), run_key, jnp.float32(gain),
-                         reference_labels)
+    data = (jnp.asarray(batch.inputs), jnp.asarray(batch.targets), jnp.asarray(batch.labels))
+    gain32 = jnp.float32(gain)
+
+    def call(c):
+        return _chunk_metrics(prepared, condition, task, keys[c], index[c], *data, run_key, gain32, reference_labels)
+
+    with tqdm(total=n, desc=condition.describe(), unit="chip", disable=not progress, leave=False,
+              dynamic_ncols=True) as bar:
+        def tick(chips):
+            bar.update(chips)
+            if on_chunk is not None:
+                on_chunk(chips)
+
+        out = _run_chunks(call, keys.shape[0], n, tick)
     sq = np.asarray(out.pop("mse"), np.float64)  # [chunks, chunk, trials, O] sums over time
     metrics = {name: np.asarray(value).reshape(-1)[:n].astype(np.float64) for name, value in out.items()}
     metrics["mse"] = sq.reshape(-1, sq.shape[-2] * sq.shape[-1])[:n].sum(axis=1) / np.prod(batch.targets.shape)
@@ -146,8 +196,10 @@ def evaluate_fleet(design, task, batch, chip_keys, condition: Condition = Condit
     if reference_labels is not None:
         metrics["agreement"] = metrics["agreement"] / batch.inputs.shape[0]
         directions["agreement"] = True
+    n_effective = n if varies_by_chip(design, condition) else 1
     return FleetResult(condition=condition, metrics=metrics, gain=float(gain), directions=directions,
-                       info={"chips": n, "trials": int(batch.inputs.shape[0]), "chunk": int(keys.shape[1])})
+                       info={"chips": n, "trials": int(batch.inputs.shape[0]), "chunk": int(keys.shape[1]),
+                             "n_effective": n_effective})
 
 
 @eqx.filter_jit

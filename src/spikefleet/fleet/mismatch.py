@@ -47,10 +47,17 @@ Built-in profiles (``spikefleet profiles`` lists them):
       [sigmas]
       tau_mem = 0.1
       w_rec = 0.2
+
+A profile must fit the model (:func:`check_profile`, run by
+:func:`~spikefleet.fleet.chip.prepare`, so by every fleet evaluation): naming no parameter of the
+model is a :class:`ProfileNotApplicableError` (it would perturb nothing: ``dynapse2-frozen`` on a
+LIF network); naming some it lacks issues a :class:`ProfilePartlyAppliedWarning` listing them.
+Built-in profiles that span model kinds declare those names ``optional`` (skipped silently).
 """
 
 from __future__ import annotations
 
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,10 +72,13 @@ from spikefleet.models.base import core_of, map_core
 from spikefleet.models.rate import RateNetwork
 from spikefleet.models.spiking import SpikingNetwork
 from spikefleet.models.dynapse2 import DynapSE2Network
+from spikefleet.models.registry import kind_of
 from spikefleet.neurons.dynapse2 import FROZEN_MISMATCH_PARAMETERS
 from spikefleet.io import parse_json, parse_toml, read_text
 
-__all__ = ["MismatchProfile", "PARAMETERS", "builtin_profile", "load_profile", "get_profile", "apply_mismatch",
+__all__ = ["MismatchProfile", "PARAMETERS", "ProfileNotApplicableError", "ProfilePartlyAppliedWarning",
+           "perturbable_parameters", "profile_coverage", "check_profile",
+           "builtin_profile", "load_profile", "get_profile", "apply_mismatch",
            "BUILTIN_PROFILES", "parameters_of", "mismatch_targets", "perturb_relative", "outer_weights", "OUTER_WEIGHT_NAMES"]
 
 POSITIVE_RULES = ("fold", "lognormal")
@@ -136,6 +146,10 @@ class MismatchProfile:
     sigmas: tuple = ()  # ((parameter, sigma), ...)
     positive_rule: str = "fold"
     description: str = field(default="", compare=False)
+    #: names a model may lack without a warning (a built-in profile spanning several model kinds)
+    optional: tuple = field(default=(), compare=False)
+    #: the profile's name before :meth:`scaled` (warnings name it once for all levels)
+    source: str = field(default="", compare=False)
 
     def __post_init__(self):
         sigmas = tuple(sorted((str(k), float(v)) for k, v in dict(self.sigmas).items()))
@@ -153,7 +167,7 @@ class MismatchProfile:
         """The same profile with every sigma multiplied by ``factor``."""
         expect(factor >= 0, "factor", "a non-negative number", factor)
         return MismatchProfile(f"{self.name}x{factor:g}", tuple((k, v * factor) for k, v in self.sigmas),
-                               self.positive_rule, self.description)
+                               self.positive_rule, self.description, self.optional, self.source or self.name)
 
 
 #: names of on-chip weights that composite designs keep outside their core (see :func:`outer_weights`)
@@ -161,6 +175,10 @@ OUTER_WEIGHT_NAMES = ("w_feedback",)
 _UNIFORM_PARAMS = ("w_in", "w_rec", "w_out", "w_feedback", "tau_mem", "tau_syn", "threshold", "tau")
 _DYNAPSE1 = {"tau_mem": 0.12, "tau_syn": 0.12, "tau_syn_fast": 0.12, "w_in": 0.175, "w_rec": 0.175,
              "w_fast": 0.31, "threshold": 0.10}
+
+#: parameters a built-in profile may find missing silently: ``uniform`` is "whichever of these the
+#: model has" (spiking, rate and composite designs); DYNAP-SE1 fast synapses exist only in some nets
+_BUILTIN_OPTIONAL = {"uniform": _UNIFORM_PARAMS, "dynapse1-measured": ("w_fast", "tau_syn_fast")}
 
 _DYNAPSE2_SIGMA_RULE = 3.0  # σ = percent_deviation / sigma_rule (reference defaults 0.30 / 3)
 
@@ -188,7 +206,8 @@ def builtin_profile(name: str, level: float = 1.0, *, positive_rule: str = "fold
         sigmas = {p: float(level) / _DYNAPSE2_SIGMA_RULE for p in ("w_in", "w_rec")}
     else:
         sigmas = {p: v * level for p, v in _DYNAPSE1.items()}
-    return MismatchProfile(name, tuple(sigmas.items()), positive_rule, BUILTIN_PROFILES[name])
+    return MismatchProfile(name, tuple(sigmas.items()), positive_rule, BUILTIN_PROFILES[name],
+                           _BUILTIN_OPTIONAL.get(name, ()))
 
 
 def load_profile(path: str | Path) -> MismatchProfile:
@@ -317,6 +336,65 @@ def mismatch_targets(model, profile: MismatchProfile) -> dict:
         if value is not None:
             out[name] = value
     return out
+
+
+class ProfileNotApplicableError(ConfigError):
+    """A mismatch profile names no parameter the model has: it would perturb nothing (every chip nominal)."""
+
+
+class ProfilePartlyAppliedWarning(UserWarning):
+    """A mismatch profile names parameters the model does not have; those are skipped."""
+
+
+def perturbable_parameters(model) -> list[str]:
+    """Names of the parameters of ``model`` a mismatch profile can perturb (its core's table entries
+    present in this model, e.g. no ``w_fast`` without fast weights, plus :func:`outer_weights`)."""
+    core = core_of(model)
+    names = [name for name, param in parameters_of(core).items() if param.get(core) is not None]
+    return names + [name for name in outer_weights(model) if name not in names]
+
+
+def profile_coverage(model, profile: MismatchProfile) -> tuple[list[str], list[str]]:
+    """``(applied, skipped)``: the profile's parameter names that ``model`` has / does not have."""
+    present = set(perturbable_parameters(model))
+    names = [name for name, _ in profile.sigmas]
+    return [n for n in names if n in present], [n for n in names if n not in present]
+
+
+def _model_kind(model) -> str:
+    try:
+        kind = f"model kind {kind_of(model).name!r} ({type(model).__name__})"
+    except TypeError:
+        kind = f"a {type(model).__name__}"
+    core = core_of(model)
+    return kind if core is model else f"{kind} with a {type(core).__name__} core"
+
+
+def check_profile(model, profile: MismatchProfile | None) -> list[str]:
+    """Refuse a profile that perturbs nothing of ``model``; warn about the parameters it skips.
+
+    Raises :class:`ProfileNotApplicableError` (a :class:`ConfigError`) when none of the profile's
+    parameters exists in ``model`` (e.g. ``dynapse2-frozen``, the DynapSim circuit parameters, on a
+    LIF network): every chip would be the nominal network. Otherwise issues one
+    :class:`ProfilePartlyAppliedWarning` naming the skipped parameters that have a sigma > 0 (names
+    the profile lists as optional, e.g. ``uniform``'s rate-network ``tau`` on a spiking net, are
+    skipped silently). Returns the skipped names. ``None`` (no mismatch) passes.
+    """
+    if profile is None:
+        return []
+    applied, skipped = profile_coverage(model, profile)
+    name = profile.source or profile.name
+    if not applied:
+        raise ProfileNotApplicableError(
+            f"mismatch profile {name!r}: none of its parameters {[n for n, _ in profile.sigmas]} exists in "
+            f"{_model_kind(model)}, so it would perturb nothing; this model's perturbable parameters are "
+            f"{perturbable_parameters(model)} (e.g. use profile 'uniform', or a profile file naming those)")
+    sigmas = dict(profile.sigmas)
+    loud = [n for n in skipped if sigmas[n] > 0 and n not in profile.optional]
+    if loud:
+        warnings.warn(f"mismatch profile {name!r}: {_model_kind(model)} has no parameter(s) {loud}; they are "
+                      f"not perturbed (applied: {applied})", ProfilePartlyAppliedWarning, stacklevel=2)
+    return skipped
 
 
 def perturb_relative(model, deltas: dict):

@@ -9,21 +9,26 @@ Each sweep varies one perturbation type at a time (as in the Network ADS figures
 * ``dead`` — fraction of silenced neurons.
 
 All designs see the same chips (same keys) and the same trials, so per-chip results are
-paired: :func:`compare_designs` runs a Wilcoxon signed-rank test per condition.
+paired: :func:`compare_designs` runs a Wilcoxon signed-rank test per condition — except where no
+design varies from chip to chip (``n_effective == 1``: quantisation alone, mismatch 0, death of the
+first neurons), where the "chips" are copies of one network and a test over them means nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
+from typing import Callable
 
 import jax
 import numpy as np
+from tqdm.auto import tqdm
 
 from spikefleet.errors import expect
 from spikefleet.fleet.chip import Condition
 from spikefleet.fleet.evaluate import evaluate_fleet, fit_gain
-from spikefleet.fleet.mismatch import get_profile
+from spikefleet.fleet.mismatch import ProfilePartlyAppliedWarning, check_profile, get_profile
 from spikefleet.fleet.quantize import DEFAULT_QUANT_MATRICES
 from spikefleet.fleet.stats import paired_comparison
 from spikefleet.models.base import recurrent_compensation
@@ -89,10 +94,11 @@ class SweepRecord:
     metrics: dict  # name -> np.ndarray [chips]
     gain: float = 1.0
     summaries: dict = field(default_factory=dict)
+    n_effective: int | None = None  # distinct chips (1: every chip the same network); None: unknown
 
     def to_dict(self, per_chip: bool = True) -> dict:
         d = {"design": self.design, "sweep": self.sweep, "level": self.level, "condition": self.condition,
-             "gain": self.gain, "summary": self.summaries}
+             "gain": self.gain, "n_effective": self.n_effective, "summary": self.summaries}
         if per_chip:
             d["per_chip"] = {k: [float(x) for x in v] for k, v in self.metrics.items()}
         return d
@@ -100,7 +106,8 @@ class SweepRecord:
 
 def run_sweeps(designs: dict, task, batch, chip_keys, sweeps: list[Sweep], *, run_key=None, chunk: int = 16,
                gain_refit: bool = False, val_batch=None, val_keys=None, yield_threshold: float = 0.9,
-               compensation: bool = False, progress=None, reference_labels=None) -> list[SweepRecord]:
+               compensation: bool = False, progress: bool | Callable = False,
+               reference_labels=None) -> list[SweepRecord]:
     """Evaluate every design under every sweep level on the same fleet; one record per pair.
 
     ``gain_refit``: fit an output gain per design and level on ``val_batch``/``val_keys``
@@ -110,33 +117,55 @@ def run_sweeps(designs: dict, task, batch, chip_keys, sweeps: list[Sweep], *, ru
     ADS: its down-scaling table, other designs: 1); off by default.
     ``reference_labels``: also score every chip's decisions against these labels (``agreement``,
     e.g. the teacher's decisions).
+    ``progress``: ``True`` shows one bar on stderr over all designs, conditions and chips (design
+    and condition in its label, chips done / total); a callable is instead called with each
+    finished :class:`SweepRecord`. Off by default.
+
+    Every mismatch profile is checked against every design before anything runs
+    (:func:`~spikefleet.fleet.mismatch.check_profile`): one that perturbs nothing is an error.
     """
     records = []
     jobs = [(s, level, cond) for s in sweeps for level, cond in build_conditions(s)]
-    for name, design in designs.items():
-        for sweep, level, cond in jobs:
-            key = None if run_key is None else jax.random.fold_in(run_key, int(level * 1e6))
-            if compensation:
-                factor = recurrent_compensation(design, sweep.kind, level)
-                if factor != 1.0:
-                    cond = dataclasses.replace(cond, recurrent_scale=factor,
-                                               label=f"{cond.describe()} (Ω x{factor:g})")
-            gain = 1.0
-            if gain_refit:
-                gain = fit_gain(design, task, val_batch, val_keys, cond, run_key=key)
-            result = evaluate_fleet(design, task, batch, chip_keys, cond, run_key=key, chunk=chunk, gain=gain,
-                                    reference_labels=reference_labels)
-            summaries = {m: result.summary(m, threshold=yield_threshold if m in ("accuracy", "agreement")
-                                           else None).to_dict()
-                         for m in result.metrics}
-            records.append(SweepRecord(name, sweep.label, level, cond.describe(), result.metrics, gain, summaries))
-            if progress is not None:
-                progress(records[-1])
+    with warnings.catch_warnings():  # errors now; the warnings come once, from the evaluation
+        warnings.simplefilter("ignore", ProfilePartlyAppliedWarning)
+        for design in designs.values():
+            for _, _, cond in jobs:
+                check_profile(design, cond.mismatch)
+    n_chips = int(np.shape(chip_keys)[0])
+    callback = progress if callable(progress) else None
+    with tqdm(total=len(designs) * len(jobs) * n_chips, unit="chip", disable=callback is not None or not progress,
+              leave=False, dynamic_ncols=True) as bar:
+        for name, design in designs.items():
+            for sweep, level, cond in jobs:
+                key = None if run_key is None else jax.random.fold_in(run_key, int(level * 1e6))
+                if compensation:
+                    factor = recurrent_compensation(design, sweep.kind, level)
+                    if factor != 1.0:
+                        cond = dataclasses.replace(cond, recurrent_scale=factor,
+                                                   label=f"{cond.describe()} (Ω x{factor:g})")
+                bar.set_description(f"{name} | {cond.describe()}")
+                gain = 1.0
+                if gain_refit:
+                    gain = fit_gain(design, task, val_batch, val_keys, cond, run_key=key)
+                result = evaluate_fleet(design, task, batch, chip_keys, cond, run_key=key, chunk=chunk, gain=gain,
+                                        reference_labels=reference_labels, on_chunk=bar.update)
+                summaries = {m: result.summary(m, threshold=yield_threshold if m in ("accuracy", "agreement")
+                                               else None).to_dict()
+                             for m in result.metrics}
+                records.append(SweepRecord(name, sweep.label, level, cond.describe(), result.metrics, gain, summaries,
+                                           result.n_effective))
+                if callback is not None:
+                    callback(records[-1])
     return records
 
 
 def compare_designs(records: list[SweepRecord], metric: str = "accuracy") -> list[dict]:
-    """Paired Wilcoxon tests of the first design against each other one, per (sweep, level)."""
+    """Paired Wilcoxon tests of the first design against each other one, per (sweep, level).
+
+    A pair is left out when neither record varies from chip to chip (both ``n_effective == 1``):
+    its chips are copies of one network each, and a paired test over them would report a
+    p-value for one comparison of two numbers.
+    """
     designs = list(dict.fromkeys(r.design for r in records))
     if len(designs) < 2:
         return []
@@ -147,7 +176,7 @@ def compare_designs(records: list[SweepRecord], metric: str = "accuracy") -> lis
             continue
         for other in designs[1:]:
             o = by_key.get((other, r.sweep, r.level))
-            if o is None:
+            if o is None or (r.n_effective == 1 and o.n_effective == 1):
                 continue
             cmp = paired_comparison(np.asarray(r.metrics[metric]), np.asarray(o.metrics[metric]))
             out.append({"a": designs[0], "b": other, "sweep": r.sweep, "level": r.level, "metric": metric,
