@@ -372,7 +372,7 @@ def test_checkpoint_save_refuses_nan_and_keeps_the_last_good_file(tmp_path):
     before = path.read_bytes()
     bad = eqx.tree_at(lambda m: m.w_out, good, good.w_out.at[0, 0].set(jnp.inf))
     with pytest.raises(CheckpointError, match=r"m\.sfc: not saved: parameter w_out holds 1 NaN/inf value"):
-        checkpoint.save(path, bad)
+        checkpoint.save(path, bad, overwrite=True)
     assert path.read_bytes() == before and files_in(tmp_path) == ["m.sfc"]
 
 
