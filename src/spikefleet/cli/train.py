@@ -135,12 +135,12 @@ def cmd_train(args) -> int:
         except OptionError as exc:
             expected = " or ".join(option.choices) if option.kind == "choice" else exc.expected
             raise UsageError(f"--method {method.name} supports {option.flag} {expected}, got {value}") from None
-    if method.option("robust") is not None:
-        _check_robust(task, method, given, options)
     problem = method.check(task, options)
     if problem:
         name, expected, got, fix = problem
         raise UsageError(f"{method.option(name).flag}: expected {expected}, got {got}; {fix}")
+    if method.option("robust") is not None:
+        _check_robust(task, method, given, options)
     teacher = _teacher(args.teacher) if "teacher" in given else None
     out = training.train_and_test(task, method.name, args.seed, test_trials=args.test_trials, teacher=teacher,
                                   progress=not args.quiet, **method.configure(task, options))
