@@ -62,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     cannot be written, 130 on Ctrl-C)."""
     prog = "spikefleet"
     try:
-        args = build_parser().parse_args(argv)
+        args, extra = build_parser().parse_known_args(argv)
         prog = f"spikefleet {args.command}" + (f" {args.study}" if args.command == "study" else "")
+        if extra:
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
         return COMMANDS[args.command](args)
     except (SpikefleetError, OSError) as exc:
         return print_error(exc, prog)
