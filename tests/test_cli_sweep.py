@@ -298,3 +298,15 @@ def test_a_library_error_during_a_command_has_the_command_prefix(files, tmp_path
     code = main(["evaluate", files["textfile"], files["bptt"], "--task", "xor", "--seed", "0"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"spikefleet evaluate: error: checkpoint {files['textfile']}: not a zip")
+
+
+def test_testing_a_design_on_another_task_names_both_tasks(files):
+    """The Python API's counterpart of the evaluate check: test_design refuses a design of another task before
+    simulating (it said ``inputs: expected last axis of size n_in=2, got (8, 1000, 1)``)."""
+    from spikefleet.errors import ConfigError
+    from spikefleet.tasks import get_task
+
+    ckpt = checkpoint.load(files["bptt"])
+    with pytest.raises(ConfigError, match=r"^model: a design trained on task 'xor' with 1 input channel\(s\) cannot "
+                                          r"be tested on task 'frozen-noise' \(60 input channels\)"):
+        design.test_design(ckpt.model, get_task("frozen-noise"), 0, 4, info=ckpt.info)
