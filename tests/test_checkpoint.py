@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from spikefleet import checkpoint
-from spikefleet.errors import CheckpointError
+from spikefleet.errors import CheckpointError, SpikefleetError
 from spikefleet.models.rate import RateConfig, init_rate
 from spikefleet.models.spiking import SpikingConfig, init_spiking
 
@@ -55,7 +55,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError):
-        checkpoint.save(target, net, {"version": 2})
+        checkpoint.save(target, net, {"version": 2}, overwrite=True)
     assert target.read_bytes() == original
     assert [p.name for p in tmp_path.iterdir()] == ["keep.sfc"]  # no temp file left behind
 
@@ -91,3 +91,21 @@ def test_truncated_file_gives_clear_error(tmp_path, cut):
     path.write_bytes(data[:cut] if cut >= 0 else data[:len(data) + cut])
     with pytest.raises(CheckpointError, match="r.sfc"):
         checkpoint.load(path)
+
+
+def test_save_refuses_an_existing_file_unless_overwrite(tmp_path):
+    """One rule for Python and the CLI: an existing checkpoint is replaced only with overwrite=True."""
+    target = tmp_path / "keep.sfc"
+    first = init_rate(RateConfig(1, 4, 1), jax.random.PRNGKey(0))
+    second = init_rate(RateConfig(1, 4, 1), jax.random.PRNGKey(1))
+    checkpoint.save(target, first, {"version": 1})
+    original = target.read_bytes()
+    with pytest.raises(checkpoint.CheckpointExistsError) as caught:
+        checkpoint.save(target, second, {"version": 2})
+    assert isinstance(caught.value, FileExistsError) and isinstance(caught.value, SpikefleetError)
+    assert str(caught.value) == (f"checkpoint {target}: already exists and was left unchanged; choose another "
+                                 "path or pass overwrite=True to replace it")
+    assert target.read_bytes() == original
+    checkpoint.save(target, second, {"version": 2}, overwrite=True)
+    assert checkpoint.load(target).info == {"version": 2}
+    assert np.array_equal(np.asarray(checkpoint.load(target).model.w_rec), np.asarray(second.w_rec))

@@ -120,8 +120,9 @@ def test_profiles_lists_builtin_sigmas(capsys):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["--mismatch", "0,-0.1"], "non-negative numbers"),
-    (["--mismatch", "a,b"], "comma-separated numbers"),
+    (["--mismatch", "0,-0.1"], "argument --mismatch: expected comma-separated finite mismatch levels >= 0, got "
+                               "'0,-0.1' (-0.1 is out of range)"),
+    (["--mismatch", "a,b"], "'a' is not a number"),
     (["--quant-bits", "2.5"], "quant-bits"),
     (["--profile", "nope", "--mismatch", "0.1"], "profile"),
     (["--dead", "1.5"], "dead"),

@@ -131,7 +131,11 @@ def test_refuse_overwrite_and_bad_arguments(fn, capsys, tmp_path):
     assert code == 2 and "invalid choice: 'loihi'" in err
     rate = checkpoint.save(tmp_path / "rate.sfc", *_rate_model())
     code, _, err = run(capsys, "deploy", rate, "--target", "dynapse2", "--out", tmp_path / "x.json")
-    assert code == 2 and "expected a 'dynapse2' model" in err and not (tmp_path / "x.json").exists()
+    assert code == 2 and not (tmp_path / "x.json").exists()
+    assert err == (f"spikefleet deploy: error: {rate} holds a rate network (a teacher) on xor; only designs trained "
+                   "with --model dynapse2 can be deployed (spikefleet train --task frozen-noise --model dynapse2 "
+                   "--seed S --out net.sfc); LIF/ADS/FORCE/reservoir designs cannot be deployed yet (conversion to "
+                   "DYNAP-SE2 is planned)\n")
     (tmp_path / "i.json").write_text("{}")
     code, _, err = run(capsys, "inspect", cfg, "--json", tmp_path / "i.json")
     assert code == 2 and "already exists" in err
@@ -173,7 +177,7 @@ def test_violations_exit_2_and_list_every_violation(capsys, tmp_path):
     code, out, err = run(capsys, "deploy", ckpt, "--target", "dynapse2", "--out", tmp_path / "c.json")
     assert code == 2 and not out and not (tmp_path / "c.json").exists()
     lines = err.strip().splitlines()
-    assert lines[0].startswith("spikefleet: error: DYNAP-SE2 deployment") and "4 violation(s)" in lines[0]
+    assert lines[0].startswith("spikefleet deploy: error: DYNAP-SE2 deployment") and "4 violation(s)" in lines[0]
     assert [line.split("]")[0].strip(" -[") for line in lines[1:]] == \
         ["tags_exhausted", "fan_in", "fan_in", "bias_out_of_range"]
     assert all("Fix:" in line for line in lines[1:])

@@ -215,7 +215,8 @@ def test_cli_train_and_evaluate_frozen_noise(tmp_path, capsys):
     (["--robust", "adversarial"], "supports --robust none or noise"),
     (["--robust-profile", "uniform"], "dynapse2-dynamic"),
     (["--method", "ads"], "--method bptt"),
-    (["--model", "lif"], "needs --model dynapse2"),
+    (["--model", "lif"], "--model lif: the LIF recipe (--method bptt --model lif) is defined for --task wakephrase and "
+                         "xor only; --task frozen-noise trains DYNAP-SE2 designs: leave --model out (--method bptt)"),
 ])
 def test_cli_frozen_noise_errors(tmp_path, capsys, args, message):
     code = main(["train", "--task", "frozen-noise", "--seed", "0", "--steps", "2", "--out", str(tmp_path / "x.sfc"),

@@ -178,12 +178,16 @@ BAD = [
     (_set("fleet.chips", 0), "fleet.chips: expected a positive integer"),
     (_set("fleet.trials", "many"), "fleet.trials: expected a positive integer"),
     (_set("fleet.yield_threshold", 2), "fleet.yield_threshold: expected a number in [0.0, 1.0]"),
-    (_set("perturbations.mismatch", [-0.1]), "perturbations.mismatch[0]: expected a number >= 0.0"),
+    (_set("perturbations.mismatch", [-0.1]), "perturbations.mismatch[0]: expected a level in [0, 1] (profile uniform: "
+                                             "its relative sigmas at most 1), got -0.1"),
+    (_set("perturbations.mismatch", [0.0, 2.0]), "perturbations.mismatch[1]: expected a level in [0, 1] (profile "
+                                                 "uniform: its relative sigmas at most 1), got 2.0"),
     (_set("perturbations.mismatch", 0.1), "perturbations.mismatch: expected a list of numbers"),
     (_set("perturbations.mismatch", [0.1, 0.1]), "perturbations.mismatch: expected distinct levels"),
     (_set("perturbations.quant_bits", [4.5]), "perturbations.quant_bits[0]: expected an integer in [0, 32]"),
     (_set("perturbations.quant_bits", [33]), "perturbations.quant_bits[0]: expected an integer in [0, 32]"),
-    (_set("perturbations.dead", [1.5]), "perturbations.dead[0]: expected a number in [0.0, 1.0]"),
+    (_set("perturbations.dead", [1.5]), "perturbations.dead[0]: expected a fraction in [0, 1), got 1.5"),
+    (_set("perturbations.dead", [1.0]), "perturbations.dead[0]: expected a fraction in [0, 1), got 1.0"),
     (_set("perturbations.profile", "nope"), "perturbations.profile: expected a built-in profile"),
     (_set("perturbations.quant_matrices", ["w_bogus"]), "perturbations.quant_matrices: expected a non-empty list"),
     (_set("perturbations.dead_select", "worst"), "perturbations.dead_select: expected one of"),
@@ -202,6 +206,17 @@ def test_every_validation_error_names_file_key_expected_got_and_fix(change, mess
     assert text.startswith("exp.toml: ") and message in text, text
     assert ", got " in text and "; " in text.split(", got ", 1)[1]  # what was got, then how to fix it
     assert isinstance(info.value, ConfigError)
+
+
+def test_mismatch_levels_go_up_to_the_profile_max_level():
+    """uniform: the level is the sigma, at most 1; dynapse2-frozen: sigma = level/3, so levels up to 3."""
+    d = tiny_dict()
+    d["perturbations"].update(profile="dynapse2-frozen", mismatch=[0.0, 3.0])
+    assert parse_experiment(d, "exp.toml").perturbations.mismatch == (0.0, 3.0)
+    d["perturbations"].update(mismatch=[3.5])
+    with pytest.raises(ExperimentSpecError, match=r"perturbations\.mismatch\[0\]: expected a level in \[0, 3\] "
+                                                  r"\(profile dynapse2-frozen: its relative sigmas at most 1\), got 3\.5"):
+        parse_experiment(d, "exp.toml")
 
 
 def test_file_level_errors(tmp_path):

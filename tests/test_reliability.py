@@ -172,7 +172,7 @@ def test_configuration_metadata_is_validated_and_errors_name_the_file(tmp_path, 
     path.write_text(json.dumps(_edited(doc, edit)))
     code, out, err = run_cli(capsys, "inspect", path)
     assert code == 2 and not out and len(err.strip().splitlines()) == 1
-    assert err.startswith(f"spikefleet: error: {path}: ") and re.search(message, err), err
+    assert err.startswith(f"spikefleet inspect: error: {path}: ") and re.search(message, err), err
 
 
 def _nested(depth: int):
@@ -372,7 +372,7 @@ def test_checkpoint_save_refuses_nan_and_keeps_the_last_good_file(tmp_path):
     before = path.read_bytes()
     bad = eqx.tree_at(lambda m: m.w_out, good, good.w_out.at[0, 0].set(jnp.inf))
     with pytest.raises(CheckpointError, match=r"m\.sfc: not saved: parameter w_out holds 1 NaN/inf value"):
-        checkpoint.save(path, bad)
+        checkpoint.save(path, bad, overwrite=True)
     assert path.read_bytes() == before and files_in(tmp_path) == ["m.sfc"]
 
 
@@ -517,7 +517,7 @@ def test_cli_checks_the_output_location_before_training(read_only_dir, capsys, m
     out = read_only_dir / "m.sfc"
     code, stdout, err = run_cli(capsys, "train", "--task", "xor", "--method", "teacher", "--seed", 0, "--out", out)
     assert code == 1 and not stdout
-    assert err.strip() == (f"spikefleet: error: cannot write {out}: Permission denied; any earlier version of the "
+    assert err.strip() == (f"spikefleet train: error: cannot write {out}: Permission denied; any earlier version of the "
                            "file is unchanged (writes are atomic); choose a writable location or fix the permissions")
 
 
@@ -529,7 +529,7 @@ def test_cli_full_disk_on_evaluate_json_is_one_line_and_keeps_the_old_file(tmp_p
     code, stdout, err = run_cli(capsys, "evaluate", ckpt, "--task", "xor", "--trials", 2, "--seed", 0,
                                 "--json", report, "--overwrite")
     assert code == 1
-    assert err.count("\n") == 1 and err.startswith(f"spikefleet: error: cannot write {report}: No space left")
+    assert err.count("\n") == 1 and err.startswith(f"spikefleet evaluate: error: cannot write {report}: No space left")
     assert report.read_text() == '{"old": true}' and files_in(tmp_path) == ["metrics.json", "t.sfc"]
 
 
@@ -538,6 +538,7 @@ def test_cli_rescues_a_trained_model_it_cannot_save(tmp_path, capsys, monkeypatc
     rescue_dir.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(rescue_dir))
     out = tmp_path / "out" / "teacher.sfc"
+    out.parent.mkdir()
     real = checkpoint.atomic_write_bytes
 
     def full_disk_at_out(path, data):
@@ -587,7 +588,7 @@ def test_cli_run_refuses_a_locked_output_directory(tmp_path, capsys):
         holder.kill()
         holder.wait()
     assert code == 2 and not stdout and len(err.strip().splitlines()) == 1
-    assert err.startswith(f"spikefleet: error: {out}: another run (PID {holder.pid} on ")
+    assert err.startswith(f"spikefleet run: error: {out}: another run (PID {holder.pid} on ")
     assert "stop it (kill" in err and files_in(out) == ["run.lock"]  # nothing else was touched
 
 
@@ -602,7 +603,7 @@ def test_cli_run_into_a_read_only_directory(tmp_path, capsys, monkeypatch):
     finally:
         out.chmod(0o755)
     assert code == 1 and not stdout
-    assert err.startswith(f"spikefleet: error: cannot create the run lock {out / 'run.lock'}: Permission denied")
+    assert err.startswith(f"spikefleet run: error: cannot create the run lock {out / 'run.lock'}: Permission denied")
 
 
 def test_result_store_full_disk_keeps_recorded_units(tmp_path):

@@ -49,7 +49,7 @@ def main(out: Path) -> None:
     teacher = train(task, "teacher", SEED, steps=TEACHER_STEPS, batch_size=TEACHER_BATCH, eval_every=50, val_trials=64,
                     progress=False)
     print(f"teacher: validation accuracy {teacher.info['validation']['accuracy']:.3f}")
-    checkpoint.save(out / "teacher.sfc", teacher.model, teacher.info)
+    checkpoint.save(out / "teacher.sfc", teacher.model, teacher.info, overwrite=True)
 
     # 2. What the spiking layer learns: the teacher's state trajectory x̂ = tanh(x), not the label.
     probe = task.generate(2, seed=5)
@@ -69,7 +69,7 @@ def main(out: Path) -> None:
     best = info["validation"]
     print(f"ADS: best epoch {info['best_epoch']}, E_rec {best['e_rec']:.3f}, accuracy {best['accuracy']:.3f}, "
           f"rate {best['rate_hz']:.1f} Hz, {info['seconds_per_1000_trials']:.0f} s per 1000 trials")
-    checkpoint.save(out / "ads.sfc", ads, info)
+    checkpoint.save(out / "ads.sfc", ads, info, overwrite=True)
     designs = {"ads": ads}
     if FULL:
         ablation, _ = train_ads(teacher.model, task, ADSConfig(fast=False), SEED, progress=False)

@@ -129,7 +129,7 @@ def main(out: Path) -> None:
     result = train(task, "bptt", 0, steps=STEPS, hidden=64, batch_size=16, eval_every=25, val_trials=64,
                    robustness=robust, progress=False)
     print(f"temporal order: validation accuracy {result.info['validation']['accuracy']:.3f}")
-    checkpoint.save(out / "order.sfc", result.model, result.info)
+    checkpoint.save(out / "order.sfc", result.model, result.info, overwrite=True)
 
     # 4. Fleet evaluation under the file profile: a sweep level scales its sigmas (1 = as written).
     test = task.generate(TRIALS, 12345)

@@ -65,7 +65,7 @@ def main(out: Path) -> None:
         t = test(net, task, SEED, task.n_out)
         print(f"{name}: loss {info['loss_start']:.4f} -> {info['loss_end']:.4f}, spike counts {t['counts']}, "
               f"margin {t['margin']:g}")
-    checkpoint.save(out / "fn-noise.sfc", robust, robust_info)
+    checkpoint.save(out / "fn-noise.sfc", robust, robust_info, overwrite=True)
 
     # 3. Frozen circuit mismatch: all 24 DynapSim parameters of every neuron, σ = level/3.
     keys = fleet_keys(2022, CHIPS)

@@ -62,7 +62,7 @@ def main(out: Path) -> None:
         v = result.info["validation"]
         print(f"{name}: best step {result.info['best_step']}, validation accuracy {v['accuracy']:.3f}, "
               f"rate {v['rate_hz']:.1f} Hz")
-        checkpoint.save(out / f"{name}.sfc", result.model, result.info)
+        checkpoint.save(out / f"{name}.sfc", result.model, result.info, overwrite=True)
 
     # 3. A chip is its key: realize() returns the network as that chip runs it.
     condition = Condition(mismatch=get_profile("uniform", 0.1))

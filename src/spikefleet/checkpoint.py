@@ -12,12 +12,14 @@ Loading rebuilds a skeleton of the model from ``kind`` + ``config`` (the registr
 :class:`~spikefleet.models.registry.ModelKind`) and fills the leaves in,
 checking names, shapes and dtypes, so values round-trip bit-exactly. Writes are atomic: the
 file is written to a temporary name in the same directory and renamed over the target, so a
-crash never leaves a half-written checkpoint and an existing file is replaced only whole.
+crash never leaves a half-written checkpoint and an existing file is replaced only whole, and only
+when asked to (``save(..., overwrite=True)``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import json
 import os
@@ -33,10 +35,22 @@ from spikefleet.errors import CheckpointError, ConfigError, shown
 from spikefleet.io import atomic_write_bytes
 from spikefleet.models.registry import get_kind, kind_names, kind_of
 
-__all__ = ["save", "load", "Checkpoint", "FORMAT_VERSION"]
+__all__ = ["save", "load", "Checkpoint", "CheckpointExistsError", "FORMAT_VERSION"]
 
 FORMAT = "spikefleet-checkpoint"
 FORMAT_VERSION = 1
+
+
+class CheckpointExistsError(CheckpointError, FileExistsError):
+    """:func:`save` refused to replace an existing file (pass ``overwrite=True`` to replace it)."""
+
+    def __init__(self, path):
+        super().__init__(errno.EEXIST, "file exists", str(path))
+        self.message = (f"checkpoint {path}: already exists and was left unchanged; choose another path or pass "
+                        "overwrite=True to replace it")
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class Checkpoint(NamedTuple):
@@ -60,12 +74,17 @@ def _non_finite(name: str, value) -> str | None:
     return None
 
 
-def save(path: str | os.PathLike, model, info: dict | None = None) -> Path:
+def save(path: str | os.PathLike, model, info: dict | None = None, *, overwrite: bool = False) -> Path:
     """Save ``model`` with JSON-serialisable ``info`` to ``path`` atomically; returns the path.
 
-    Refuses (:class:`CheckpointError`, nothing written) a model with NaN/inf parameters, e.g. one
-    whose training diverged: the file at ``path`` keeps its last good content.
+    An existing file at ``path`` is replaced (atomically, whole) only with ``overwrite=True``;
+    otherwise :class:`CheckpointExistsError` (also a ``FileExistsError``) and nothing is written, the
+    rule ``spikefleet train --out`` follows too. Refuses (:class:`CheckpointError`, nothing written)
+    a model with NaN/inf parameters, e.g. one whose training diverged: the file at ``path`` keeps its
+    last good content. Missing parent directories are created.
     """
+    if not overwrite and os.path.lexists(path):
+        raise CheckpointExistsError(path)
     try:
         kind = kind_of(model).name
     except TypeError:

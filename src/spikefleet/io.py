@@ -18,7 +18,8 @@ with the file name.
 **Writing.** Every file the library writes goes through :func:`atomic_write_bytes` (temporary file in
 the same directory, fsync, rename): either the whole new content is in place or the old file is
 untouched. :func:`atomic_write_text` and :func:`write_json` are the text and JSON forms;
-:func:`check_writable` probes an output location before long work. Failures raise
+:func:`check_writable` probes an output location before long work (and, unlike the writers, does not create
+missing directories). Failures raise
 :class:`~spikefleet.errors.OutputError` naming the file.
 
 **JSON conversion.** :func:`to_jsonable` is the one conversion of results (dicts, lists, NumPy
@@ -169,11 +170,12 @@ def check_writable(path: str | os.PathLike) -> None:
     """Raise :class:`~spikefleet.errors.OutputError` unless a file can be created next to ``path``.
 
     Called before long computations (training, fleet evaluation) so that an unwritable output
-    location is reported before the work, not after it. Creates missing parent directories.
+    location is reported before the work, not after it. Creates nothing that stays: a missing parent
+    directory is an :class:`~spikefleet.errors.OutputError` (``No such file or directory``), not
+    created (the command line refuses it earlier, naming the option).
     """
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
         os.close(fd)
         os.unlink(tmp)

@@ -15,8 +15,11 @@ The commands live in this package: ``train`` in :mod:`spikefleet.cli.train`, ``e
 :mod:`spikefleet.cli.evaluate`, ``run``/``report`` in :mod:`spikefleet.cli.run`, ``deploy``/``inspect`` in :mod:`spikefleet.cli.deploy`, ``study`` in
 :mod:`spikefleet.cli.study`; their shared plumbing in ``spikefleet.cli._common``.
 
-Bad arguments or files give a one-line ``spikefleet: error: ...`` on stderr and exit code 2; an output
-that cannot be written (disk full, read-only directory) gives such a line naming the file and exit code 1.
+Every user error -- a bad argument or file, or an error the library raises while a command runs -- is
+one line ``spikefleet <command>: error: <message>`` on stderr (``spikefleet: error:`` when no command
+could be parsed) and exit code 2; an output that cannot be written (disk full, read-only directory)
+gives such a line naming the file and exit code 1. Arguments and output locations are checked before
+any work starts.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ import sys
 
 from spikefleet._version import __version__
 from spikefleet.cli import deploy, evaluate, run, study, train
-from spikefleet.cli._common import EXIT_IO, EXIT_USAGE, UsageError, _Parser
-from spikefleet.errors import OutputError, SpikefleetError
+from spikefleet.cli._common import UsageError, _Parser, print_error
+from spikefleet.errors import SpikefleetError
 
 __all__ = ["main", "build_parser", "UsageError"]
 
@@ -48,29 +51,26 @@ def build_parser() -> _Parser:
     return parser
 
 
+#: ``spikefleet <command>`` -> the function that runs it
+COMMANDS = {"train": train.cmd_train, "evaluate": evaluate.cmd_evaluate, "profiles": evaluate.cmd_profiles,
+            "run": run.cmd_run, "report": run.cmd_report, "deploy": deploy.cmd_deploy, "inspect": deploy.cmd_inspect,
+            "study": study.cmd_study}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``spikefleet`` command; returns the exit code (2 for user errors, 1 when an output
     cannot be written, 130 on Ctrl-C)."""
+    prog = "spikefleet"
     try:
-        args = build_parser().parse_args(argv)
-        commands = {"train": train.cmd_train, "evaluate": evaluate.cmd_evaluate,
-                    "profiles": evaluate.cmd_profiles, "run": run.cmd_run,
-                    "report": run.cmd_report, "deploy": deploy.cmd_deploy, "inspect": deploy.cmd_inspect,
-                    "study": study.cmd_study}
-        return commands[args.command](args)
-    except OutputError as exc:  # a write failed (disk full, read-only, ...): not a usage error
-        print(f"spikefleet: error: {exc}", file=sys.stderr)
-        return EXIT_IO
-    except SpikefleetError as exc:
-        message = str(exc) if str(exc).startswith("spikefleet") else f"spikefleet: error: {exc}"
-        print(message, file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:  # any other failed file operation: one line naming the file, no traceback
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"spikefleet: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return EXIT_IO
+        args, extra = build_parser().parse_known_args(argv)
+        prog = f"spikefleet {args.command}" + (f" {args.study}" if args.command == "study" else "")
+        if extra:
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        return COMMANDS[args.command](args)
+    except (SpikefleetError, OSError) as exc:
+        return print_error(exc, prog)
     except KeyboardInterrupt:
-        print("spikefleet: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from spikefleet.cli._common import UsageError, _Parser, _positive_int, _refuse_overwrite
+from spikefleet.cli._common import UsageError, _output_dir, _output_file, _Parser, _positive_int, print_error
 from spikefleet.errors import SpikefleetError
 from spikefleet.experiments.backends import BACKENDS
 from spikefleet.experiments.runner import run_experiment
@@ -26,7 +26,8 @@ def add_run_arguments(parser) -> None:
     parser.add_argument("experiment", nargs="?", type=Path,
                         help="experiment file (TOML); default: the built-in XOR robustness experiment")
     parser.add_argument("--out", type=Path, help="output directory (default: the file's `output`, else "
-                        "runs/<name>); run the same command again to resume an interrupted run")
+                        "runs/<name>); created if missing, but its parent must exist; run the same command again "
+                        "to resume an interrupted run")
     parser.add_argument("--backend", choices=BACKENDS, default="local",
                         help="local process pool (default) or Ray (pip install 'spikefleet[ray]')")
     parser.add_argument("--workers", type=_positive_int, default=2, help="units run at once (default 2)")
@@ -46,7 +47,9 @@ def add_report_arguments(parser) -> None:
 def cmd_run(args) -> int:
     """``spikefleet run``: run or resume an experiment file (:func:`~spikefleet.experiments.runner.run_experiment`)."""
     if args.address is not None and args.backend != "ray":
-        raise UsageError("spikefleet run: error: --address applies to --backend ray only")
+        raise UsageError("--address applies to --backend ray only")
+    if args.out is not None:
+        _output_dir(args.out, "--out")
     result = run_experiment(args.experiment, args.out, backend=args.backend, workers=args.workers,
                             address=args.address, progress=not args.quiet, report=not args.no_report)
     if args.quiet:
@@ -57,7 +60,7 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     """``spikefleet report``: write the HTML report of an experiment's output directory."""
     if args.out is not None:
-        _refuse_overwrite(args.out, args.overwrite)
+        _output_file(args.out, "--out", args.overwrite)
     path = report_dir(args.dir, args.out)
     print(f"report written to {path}")
     return 0
@@ -69,11 +72,10 @@ def main(argv=None) -> int:
     add_run_arguments(parser)
     try:
         return cmd_run(parser.parse_args(argv))
-    except SpikefleetError as exc:
-        print(str(exc) if str(exc).startswith("spikefleet") else f"spikefleet: error: {exc}", file=sys.stderr)
-        return 2
+    except (SpikefleetError, OSError) as exc:
+        return print_error(exc, "spikefleet run")
     except KeyboardInterrupt:
-        print("spikefleet: interrupted", file=sys.stderr)
+        print("spikefleet run: interrupted", file=sys.stderr)
         return 130
 
 

@@ -27,11 +27,11 @@ An experiment file is TOML (read with :mod:`tomllib`)::
     yield_threshold = 0.9            # accuracy a chip needs to count as good, default 0.9
 
     [perturbations]                  # at least one level in all
-    mismatch = [0.0, 0.05, 0.1, 0.2]
+    mismatch = [0.0, 0.05, 0.1, 0.2]  # levels up to spikefleet.fleet.mismatch.max_level (uniform: 1)
     profile = "uniform"              # built-in profile name or a .toml/.json profile file
     quant_bits = [4]                 # 0 = full precision
     noise = []                       # membrane noise, fraction of the threshold-reset gap
-    dead = []                        # fractions of silenced neurons
+    dead = []                        # fractions of silenced neurons, in [0, 1)
     # quant_matrices = ["w_in", "w_rec", "w_out", "w_feedback"], dead_select = "random"
 
 Every design may set ``evaluate = false`` (train only, e.g. a teacher named by ads/force
@@ -71,13 +71,14 @@ import dataclasses
 import hashlib
 import importlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from spikefleet.errors import ConfigError, shown
-from spikefleet.fleet.mismatch import get_profile
+from spikefleet.fleet.mismatch import get_profile, max_level
 from spikefleet.fleet.quantize import DEFAULT_QUANT_MATRICES
 from spikefleet.io import parse_toml, read_text
 from spikefleet.tasks import get_task
@@ -325,10 +326,10 @@ class _Reader:
             _fail(self.source, path, "true or false", value, f"write `{path.split('.')[-1]} = true` or false")
         return value
 
-    def levels(self, value, path, lo=0.0, hi=None, *, integer=False):
+    def levels(self, value, path, lo=0.0, hi=None, *, integer=False, what=None):
         if not isinstance(value, list):
             _fail(self.source, path, "a list of numbers", value, f"write e.g. `{path.split('.')[-1]} = [0.0, 0.1]`")
-        out = tuple(self.num(v, f"{path}[{i}]", lo, hi, integer=integer) for i, v in enumerate(value))
+        out = tuple(self.num(v, f"{path}[{i}]", lo, hi, integer=integer, what=what) for i, v in enumerate(value))
         if len(set(out)) != len(out):
             _fail(self.source, path, "distinct levels", value, "remove the repeated level")
         return out
@@ -460,12 +461,14 @@ def parse_experiment(data: dict, source: str = "<memory>") -> ExperimentSpec:
         _fail(source, "perturbations.quant_matrices", f"a non-empty list drawn from {list(allowed_m)}", qm,
               "fix the matrix names")
     pert = PerturbationSpec(
-        mismatch=r.levels(pv.get("mismatch", []), "perturbations.mismatch"),
+        mismatch=r.levels(pv.get("mismatch", []), "perturbations.mismatch", 0.0, max_level(profile), what=f"a level in "
+                          f"[0, {max_level(profile):g}] (profile {profile}: its relative sigmas at most 1)"),
         profile=profile,
         quant_bits=r.levels(pv.get("quant_bits", []), "perturbations.quant_bits", 0, 32, integer=True),
         quant_matrices=tuple(qm),
         noise=r.levels(pv.get("noise", []), "perturbations.noise"),
-        dead=r.levels(pv.get("dead", []), "perturbations.dead", 0.0, 1.0),
+        dead=r.levels(pv.get("dead", []), "perturbations.dead", 0.0, math.nextafter(1.0, 0.0),
+                      what="a fraction in [0, 1)"),
         dead_select=r.string(pv.get("dead_select", "random"), "perturbations.dead_select", ("random", "first")))
     if not any(m.evaluate for m in methods):
         _fail(source, "methods", "at least one design with evaluate = true", "<none>",

@@ -121,7 +121,7 @@ def priorities(spec, units: list[Unit]) -> dict:
 def _to_bytes(model, info: dict) -> bytes:
     with tempfile.TemporaryDirectory(prefix="spikefleet-unit-") as tmp:
         path = Path(tmp) / "model.sfc"
-        checkpoint.save(path, model, info)
+        checkpoint.save(path, model, info, overwrite=False)  # a fresh temporary file
         return path.read_bytes()
 
 

@@ -57,6 +57,7 @@ Built-in profiles that span model kinds declare those names ``optional`` (skippe
 
 from __future__ import annotations
 
+import math
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -78,7 +79,7 @@ from spikefleet.io import parse_json, parse_toml, read_text
 
 __all__ = ["MismatchProfile", "PARAMETERS", "ProfileNotApplicableError", "ProfilePartlyAppliedWarning",
            "perturbable_parameters", "profile_coverage", "check_profile",
-           "builtin_profile", "load_profile", "get_profile", "apply_mismatch",
+           "builtin_profile", "load_profile", "get_profile", "apply_mismatch", "max_level", "MAX_SIGMA",
            "BUILTIN_PROFILES", "parameters_of", "mismatch_targets", "perturb_relative", "outer_weights", "OUTER_WEIGHT_NAMES"]
 
 POSITIVE_RULES = ("fold", "lognormal")
@@ -254,6 +255,21 @@ def get_profile(spec: str, level: float = 1.0) -> MismatchProfile:
     if spec.endswith((".toml", ".json")):
         return load_profile(spec).scaled(level)
     raise ConfigError(f"profile: expected one of {sorted(BUILTIN_PROFILES)} or a .toml/.json file, got {spec!r}")
+
+
+#: the largest relative sigma a mismatch level may give a parameter: beyond 1 a chip's parameter would
+#: scatter by more than its own nominal value, which no fabricated chip does
+MAX_SIGMA = 1.0
+
+
+def max_level(spec: str) -> float:
+    """The largest meaningful level of the profile ``spec`` (name or file): the level at which its largest
+    sigma reaches :data:`MAX_SIGMA`, rounded down to 3 decimals. ``uniform``: 1 (the level is the sigma);
+    ``dynapse2-frozen``/``dynapse2-dynamic``: 3 (σ = level/3); ``dynapse1-measured``: 3.225 (fast weights
+    31 % × level); a file: 1 / its largest sigma; ``inf`` if all its sigmas are 0. The command line and
+    experiment files refuse mismatch levels above it."""
+    largest = max((sigma for _, sigma in get_profile(spec, 1.0).sigmas), default=0.0)
+    return math.floor(MAX_SIGMA / largest * 1000 + 1e-9) / 1000 if largest > 0 else math.inf
 
 
 def _positive(value, sigma, xi, rule):

@@ -58,7 +58,7 @@ def run_one(seed: int, sigma: float, epochs: int, chips: int = 200, levels=LEVEL
               "nominal_counts": nominal["counts"], "nominal_margin": nominal["margin"], "levels": per_level}
     if out_dir is not None:
         path = Path(out_dir) / f"dynapse2-seed{seed}-noise{sigma:g}.sfc"
-        checkpoint.save(path, net, info)
+        checkpoint.save(path, net, info, overwrite=True)  # the study's own file: a re-run replaces it
     return record
 
 

@@ -79,7 +79,7 @@ def load_or_train(directory: Path, seed: int, *, designs=tuple(DESIGNS), progres
         models["teacher"] = checkpoint.load(path, kind="rate").model
     else:
         out = train_and_test(task, "teacher", seed, progress=progress)
-        checkpoint.save(path, out.model, out.info)
+        checkpoint.save(path, out.model, out.info, overwrite=False)  # trained because missing
         models["teacher"] = out.model
     for name in designs:
         path = directory / f"{name}.sfc"
@@ -95,7 +95,7 @@ def load_or_train(directory: Path, seed: int, *, designs=tuple(DESIGNS), progres
         if "robust" in options:
             kwargs.update(robust="noise", robust_profile="uniform", robust_level=options["robust"])
         out = train_and_test(task, method, seed, **kwargs)
-        checkpoint.save(path, out.model, out.info)
+        checkpoint.save(path, out.model, out.info, overwrite=False)  # trained because missing
         models[name] = out.model
     return models
 

@@ -57,6 +57,10 @@ def test_design(model, task, seed: int, trials: int, *, info: dict | None = None
     :meth:`~spikefleet.tasks.base.Task.test_set`), decided as the task judges a design with ``info``:
     ``trials``, the rule (if the task names one), ``accuracy``, ``loss``, ``rate_hz`` and the task's
     own test metrics (frozen noise: spike ``counts`` and ``margin``)."""
+    trained, channels = (info or {}).get("task"), getattr(getattr(model, "config", None), "n_in", None)
+    if isinstance(trained, str) and trained != task.name or channels not in (None, getattr(task, "n_in", channels)):
+        raise ConfigError(f"model: a design trained on task {trained!r} with {channels} input channel(s) cannot be "
+                          f"tested on task {task.name!r} ({task.n_in} input channels); pass the task it was trained on")
     judged = task.judge(info or {})
     batch = judged.test_set(trials, seed, cache_dir)
     outputs, rates = run_outputs(model, batch.inputs)
