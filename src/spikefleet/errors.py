@@ -84,6 +84,11 @@ def is_positive_int(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and x > 0
 
 
-class TrainingWarning(UserWarning):
+class SpikefleetWarning(UserWarning):
+    """Base class of spikefleet's warnings: a result was produced but deserves a look. The CLI prints
+    each as one line, ``spikefleet <command>: warning: <message>``."""
+
+
+class TrainingWarning(SpikefleetWarning):
     """A training run finished, but its result deserves a look (e.g. the kept model is the untrained
     initial one: validation never improved on it). Not an error: the model is saved all the same."""

@@ -9,6 +9,7 @@ trained for ``--task`` (``info["task"]``, else its input/output channels).
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import spikefleet.train.design as training
@@ -142,7 +143,6 @@ def cmd_evaluate(args) -> int:
         if args.json:
             _write_json(args.json, next(iter(results.values())) if len(results) == 1 else results)
         return 0
-    # TODO(issue 23): pass progress=not args.quiet to fleet_report once it takes a `progress` argument
     report = fleet_report({name: c.model for name, c in ckpts.items()}, task, seed=args.seed,
                           trials=args.trials, chips=args.chips or 100, mismatch=args.mismatch,
                           profile=args.profile or "uniform", quant_bits=args.quant_bits,
@@ -150,7 +150,7 @@ def cmd_evaluate(args) -> int:
                           noise=args.noise, dead=args.dead, dead_select=args.dead_select or "random",
                           gain_refit=args.gain_refit, ads_compensation=args.ads_compensation,
                           yield_threshold=0.9 if args.yield_threshold is None else args.yield_threshold,
-                          chunk=args.chunk or 16, plot=plot)
+                          chunk=args.chunk or 16, plot=plot, progress=not args.quiet and sys.stderr.isatty())
     print(report["table"])
     for c in report["comparisons"]:
         print(f"paired Wilcoxon {c['a']} vs {c['b']} [{c['sweep']} {c['level']:g}]: median {c['median_a']:.3f} vs "

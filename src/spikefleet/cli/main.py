@@ -25,11 +25,12 @@ any work starts.
 from __future__ import annotations
 
 import sys
+import warnings
 
 from spikefleet._version import __version__
 from spikefleet.cli import deploy, evaluate, run, study, train
 from spikefleet.cli._common import UsageError, _Parser, print_error
-from spikefleet.errors import SpikefleetError
+from spikefleet.errors import SpikefleetError, SpikefleetWarning
 
 __all__ = ["main", "build_parser", "UsageError"]
 
@@ -57,6 +58,18 @@ COMMANDS = {"train": train.cmd_train, "evaluate": evaluate.cmd_evaluate, "profil
             "study": study.cmd_study}
 
 
+def _one_line_warning(prog: str, fallback):
+    """A ``warnings.showwarning`` that prints spikefleet's own warnings as one line on stderr (no source line)."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SpikefleetWarning):
+            print(f"{prog}: warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            fallback(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``spikefleet`` command; returns the exit code (2 for user errors, 1 when an output
     cannot be written, 130 on Ctrl-C)."""
@@ -66,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         prog = f"spikefleet {args.command}" + (f" {args.study}" if args.command == "study" else "")
         if extra:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(prog, warnings.showwarning)
+            return COMMANDS[args.command](args)
     except (SpikefleetError, OSError) as exc:
         return print_error(exc, prog)
     except KeyboardInterrupt:

@@ -150,7 +150,11 @@ def cmd_train(args) -> int:
     if "loss_start" in info:
         parts.append(f"loss {info['loss_start']:.4f} -> {info['loss_end']:.4f}")
     if "validation" in info:
-        parts.append(f"validation accuracy {info['validation']['accuracy']:.3f}")
+        kept = f"validation accuracy {info['validation']['accuracy']:.3f}"
+        if "best_step" in info:  # the saved model is the best one by validation, not the last
+            kept += (f" (kept model: step {info['best_step']} of {info.get('steps_run', '?')}"
+                     + (", the untrained initial one" if info["best_step"] == 0 else "") + ")")
+        parts.append(kept)
     parts.append(f"test accuracy {t['accuracy']:.3f} ({t['trials']} trials), test MSE {t['loss']:.4f}")
     if t["rate_hz"]:
         parts.append(f"rate {t['rate_hz']:.1f} Hz")

@@ -68,7 +68,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from spikefleet.errors import ConfigError, expect, shown
+from spikefleet.errors import ConfigError, SpikefleetWarning, expect, shown
 from spikefleet.models.base import core_of, map_core
 from spikefleet.models.rate import RateNetwork
 from spikefleet.models.spiking import SpikingNetwork
@@ -358,7 +358,7 @@ class ProfileNotApplicableError(ConfigError):
     """A mismatch profile names no parameter the model has: it would perturb nothing (every chip nominal)."""
 
 
-class ProfilePartlyAppliedWarning(UserWarning):
+class ProfilePartlyAppliedWarning(SpikefleetWarning):
     """A mismatch profile names parameters the model does not have; those are skipped."""
 
 
