@@ -310,3 +310,31 @@ def test_testing_a_design_on_another_task_names_both_tasks(files):
     with pytest.raises(ConfigError, match=r"^model: a design trained on task 'xor' with 1 input channel\(s\) cannot "
                                           r"be tested on task 'frozen-noise' \(60 input channels\)"):
         design.test_design(ckpt.model, get_task("frozen-noise"), 0, 4, info=ckpt.info)
+
+
+def test_a_checkpoint_that_appears_during_training_is_kept_and_the_model_rescued(tmp_path, capsys, monkeypatch):
+    """--out is refused up front if it exists; a file that appears there while training is not replaced either
+    (checkpoint.save's overwrite=False): the trained model goes to the temporary directory instead."""
+    import tempfile
+
+    from spikefleet.train.loop import TrainOutput
+
+    out, rescue_dir = tmp_path / "m.sfc", tmp_path / "tmp"
+    rescue_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(rescue_dir))
+    model = init_rate(RateConfig(1, 4, 1), jax.random.PRNGKey(0))
+
+    def train_and_test(*args, **kwargs):
+        out.write_text("someone else's file")
+        return TrainOutput(model=model, info={"task": "xor", "method": "teacher",
+                                              "test": {"accuracy": 0.5, "trials": 2, "loss": 1.0, "rate_hz": 0.0}})
+
+    monkeypatch.setattr(design, "train_and_test", train_and_test)
+    code = main(["train", "--task", "xor", "--method", "teacher", "--seed", "0", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    (rescued,) = rescue_dir.glob("spikefleet-rescued-*-m.sfc")
+    assert code == 2 and err.count("\n") == 1
+    assert err == (f"spikefleet train: error: --out {out}: a file appeared there during the training and was left "
+                   f"unchanged; the trained model was saved to {rescued} instead: move it to {out}\n")
+    assert out.read_text() == "someone else's file"
+    assert checkpoint.load(rescued).info["method"] == "teacher"

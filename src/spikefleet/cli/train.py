@@ -56,11 +56,12 @@ def add_parsers(sub) -> None:
 
 
 def _save_trained(path: Path, model, info: dict, overwrite: bool) -> None:
-    """Save a freshly trained model; if ``path`` cannot be written (disk full, read-only), save it in the
-    temporary directory instead and say where, so that the training is not lost (exit code 1)."""
+    """Save a freshly trained model; if ``path`` cannot be written (disk full, read-only; exit code 1) or a
+    file appeared there during the training (exit code 2), save it in the temporary directory instead and
+    say where, so that the training is not lost."""
     try:
         checkpoint.save(path, model, info, overwrite=overwrite)
-    except OutputError as exc:
+    except (OutputError, checkpoint.CheckpointExistsError) as exc:
         fd, rescue = tempfile.mkstemp(prefix=f"spikefleet-rescued-{os.getpid()}-", suffix=f"-{path.name}")
         os.close(fd)
         try:
@@ -68,6 +69,8 @@ def _save_trained(path: Path, model, info: dict, overwrite: bool) -> None:
         except OutputError:
             os.unlink(rescue)
             raise exc from None
+        if isinstance(exc, checkpoint.CheckpointExistsError):
+            exc.message = f"--out {path}: a file appeared there during the training and was left unchanged"
         exc.message += f"; the trained model was saved to {rescue} instead: move it to {path}"
         raise exc from None
 
