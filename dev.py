@@ -127,8 +127,9 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     commands = {
         "run": [str(BIN / "spikefleet"), "run", *rest],
-        "test": [str(PY), "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-q", *rest],
-        "test-acceptance": [str(PY), "-m", "pytest", "-m", "acceptance", "-n", "2", "--dist", "loadgroup", "-q",
+        "test": [str(PY), "-m", "pytest", "-n", "2", "-q", *rest],
+        # whole files per worker: the lane's files share expensive module fixtures (an undisturbed run)
+        "test-acceptance": [str(PY), "-m", "pytest", "-m", "acceptance", "-n", "2", "--dist", "loadfile", "-q",
                             "--durations=20", *rest],
         "test-slow": [str(PY), "-m", "pytest", "-m", "slow", "-q", *rest],
         "bench": [str(PY), "benchmarks/suite.py", *rest],
