@@ -2,16 +2,20 @@
 """Developer entry point: needs only Python >= 3.11.
 
     python3 dev.py run         # the main job on its built-in default
-    python3 dev.py test        # the default test suite (fast tests)
-    python3 dev.py test-slow   # slow tests (training to acceptance accuracy)
+    python3 dev.py test        # the default test suite (neither slow nor acceptance)
+    python3 dev.py test-acceptance  # the CI acceptance lane (with the ray extra): bars, main job, CLI, Ray
+    python3 dev.py test-slow   # the full slow suite (training to the full acceptance protocols)
     python3 dev.py bench       # benchmark suite vs peers -> benchmarks/RESULTS.md (--quick: smoke run)
     python3 dev.py bench-env   # (re)create the separate peer environment .bench-venv (Rockpool, snnTorch)
     python3 dev.py docs        # build the documentation site into site/ (mkdocs build --strict)
     python3 dev.py shell ARGS  # run `spikefleet ARGS` inside the environment
 
 Each command creates (once) a virtual environment in ``.venv`` and installs the
-package with the exact versions in ``constraints.txt``; the install is redone
-only when ``pyproject.toml`` or ``constraints.txt`` change.
+package with the exact versions in ``constraints.txt`` and the extras it needs
+(test; test,ray for test-acceptance and test-slow; test,docs for docs); an install
+is redone only when ``pyproject.toml`` or ``constraints.txt`` change. README.md
+("Tests") says what each test command covers and how long it takes; ``.ci/run``
+is what CI runs.
 """
 
 from __future__ import annotations
@@ -38,17 +42,24 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
+def _stamp(extras: str) -> Path:
+    """The stamp of an install of ``extras`` (one per set of extras: installing ``test,ray`` does not
+    make ``test,docs`` current, and each is redone when the fingerprint changes)."""
+    names = sorted(e.strip() for e in extras.split(",") if e.strip())
+    return STAMP if names == ["test"] else VENV / f".dev-stamp-{'-'.join(names)}"
+
+
 def ensure_env(extras: str = "test") -> None:
     if sys.version_info < (3, 11):
         sys.exit(f"dev.py: Python >= 3.11 is required, this is {sys.version.split()[0]}")
     if not PY.exists():
         print("dev.py: creating virtual environment in .venv", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    stamp = STAMP if extras == "test" else VENV / f".dev-stamp-{extras.replace(',', '-')}"
+    stamp = _stamp(extras)
     fingerprint = _fingerprint()
     if stamp.exists() and stamp.read_text() == fingerprint:
         return
-    print("dev.py: installing spikefleet and its pinned dependencies", flush=True)
+    print(f"dev.py: installing spikefleet[{extras}] and its pinned dependencies", flush=True)
     pip = [str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run(pip + ["--upgrade", "pip"], check=True)
     subprocess.run(pip + ["-c", "constraints.txt", "-e", f".[{extras}]"], check=True, cwd=ROOT)
@@ -101,6 +112,10 @@ def ensure_bench_env(force: bool = False) -> bool:
     return True
 
 
+#: the extras each command installs (default: test)
+EXTRAS = {"docs": "test,docs", "test-acceptance": "test,ray", "test-slow": "test,ray"}
+
+
 def _run(args: list[str]) -> int:
     return subprocess.run(args, cwd=ROOT).returncode
 
@@ -113,6 +128,9 @@ def main(argv: list[str]) -> int:
     commands = {
         "run": [str(BIN / "spikefleet"), "run", *rest],
         "test": [str(PY), "-m", "pytest", "-n", "2", "-q", *rest],
+        # whole files per worker: the lane's files share expensive module fixtures (an undisturbed run)
+        "test-acceptance": [str(PY), "-m", "pytest", "-m", "acceptance", "-n", "2", "--dist", "loadfile", "-q",
+                            "--durations=20", *rest],
         "test-slow": [str(PY), "-m", "pytest", "-m", "slow", "-q", *rest],
         "bench": [str(PY), "benchmarks/suite.py", *rest],
         "shell": [str(BIN / "spikefleet"), *rest],
@@ -125,7 +143,7 @@ def main(argv: list[str]) -> int:
         return 2
     if command == "docs":
         os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")  # the theme's end-of-life banner is not a build problem
-    ensure_env("test,docs" if command == "docs" else "test")
+    ensure_env(EXTRAS.get(command, "test"))
     if command == "bench" and "--no-peers" not in rest:
         ensure_bench_env()
     return _run(commands[command])

@@ -482,6 +482,7 @@ def test_train_ads_smoke_is_deterministic():
 
 # ------------------------------------------------------------------------------ acceptance
 @pytest.mark.slow
+@pytest.mark.acceptance  # also in the CI acceptance lane (python3 dev.py test-acceptance)
 def test_a2_xor_network_ads_acceptance():
     """Spec §18 A2: N = 320, κ = 0.5, k = 75, η = 1e-6, 10k trials (several minutes on a CPU)."""
     from spikefleet.train import gradient as recipes

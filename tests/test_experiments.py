@@ -440,14 +440,6 @@ def test_a_stale_lock_of_a_dead_run_is_taken_over(reference, tmp_path):
     assert (out / "run.lock").read_text() == ""  # released
 
 
-@pytest.mark.slow  # starting Ray takes ~25 s on 2 cores; run with: pytest -m slow -k ray
-def test_ray_backend_matches_the_local_backend(reference, tmp_path):
-    pytest.importorskip("ray")
-    result = run_experiment(reference[1].spec, tmp_path, backend="ray", workers=2, progress=False)
-    assert result.rows == reference[1].rows
-    assert snapshot(tmp_path) == snapshot(reference[0])
-
-
 def test_command_line_entry_point(reference, tiny_file, tmp_path, capsys):
     from spikefleet.cli.run import main
 
