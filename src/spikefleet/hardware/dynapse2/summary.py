@@ -278,7 +278,7 @@ def _chip_at(spec: dict, x: int, y: int):
 
 def _format_maps(s: dict) -> list[str]:
     imap, omap = s["input_channel_map"], s["output_channel_map"]
-    L = [f"input channel map ({len(imap)} channels; tag = channel):"]
+    L = [f"input channel map ({len(imap)} channels; the tag each destination chip matches):"]
 
     def isig(k):
         return tuple((tuple(d["core"]), d["x_hop"], d["y_hop"], d["tag"] - k) for d in imap[str(k)])
