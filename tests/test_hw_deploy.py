@@ -306,9 +306,11 @@ def test_each_violation_kind_is_reported_with_a_hint():
         return vs
 
     one = (np.zeros(3, int), np.zeros(3, int), np.arange(3))
-    # with the §9.3 tag layout (one 2048-tag space) more than 1023 neurons also exhaust the tags
-    assert codes(run(n_in=4, n_neurons=1100)) == ["neurons_exceed_capacity", "tags_exhausted"]
-    assert codes(run(n_in=1000, n_neurons=600)) == ["tags_exhausted"]
+    # tags are allocated per chip when n_in + 2N > 2048: sizes alone no longer exhaust them
+    assert codes(run(n_in=4, n_neurons=1100)) == ["neurons_exceed_capacity"]
+    assert validate(spec, n_in=1000, n_neurons=600) == []
+    vs = run(n_in=2049, n_neurons=1, placement=(np.zeros(1, int),) * 3, weights=(np.ones((2049, 1)), np.zeros((1, 1))))
+    assert codes(vs) == ["fan_in", "tags_exhausted"] and vs[1].location == {"chip": 0}  # chip 0 hears 2049 inputs
     vs = run(n_in=65, n_neurons=1, weights=(np.ones((65, 1)), np.zeros((1, 1))))
     assert codes(vs) == ["fan_in"] and "CAM" in str(vs[0])  # corrected defect 5: says CAM, not SRAM
     assert codes(run(n_in=2, n_neurons=3, placement=(one[0], one[1], np.array([0, 0, 300])))) == ["placement_invalid"]
@@ -352,7 +354,7 @@ def test_each_violation_kind_is_reported_with_a_hint():
 
 def test_validator_reports_all_violations_at_once(tmp_path):
     rng = np.random.default_rng(0)
-    net = net_from(rng.normal(size=(1600, 300)), np.zeros((300, 300)), Ispkthr=1e-3)
+    net = net_from(rng.normal(size=(2100, 300)), np.zeros((300, 300)), Ispkthr=1e-3)  # chip 0 hears 2100 inputs
     with pytest.raises(HardwareLimitError) as e:
         deploy(net)
     vs = e.value.violations

@@ -776,7 +776,8 @@ def _zero_base_current(q):
 DEPLOY_VIOLATIONS = {
     "neurons_exceed_capacity": (lambda: (_net(np.ones((1, 1100)), np.zeros((1100, 1100))), {}),
                                 "use more chips"),
-    "tags_exhausted": (lambda: (_net(np.zeros((1000, 600)), np.zeros((600, 600))), {}), "n_in + 2N ≤ 2048"),
+    "tags_exhausted": (lambda: (_net(np.eye(2100, 1024) + np.eye(2100, 1024, -1024) + np.eye(2100, 1024, -2048),
+                                     np.zeros((1024, 1024))), {}), "over more chips"),  # chip 0 hears 2100 inputs
     "cores_exhausted": (lambda: (_net(np.ones((1, 5)), np.zeros((5, 5)), Itau_mem=np.arange(4, 9) * 1e-12), {}),
                         "share='average'"),
     "fan_in": (lambda: (_net(np.ones((65, 2)), np.zeros((2, 2))), {}), "prune the weakest incoming weights"),

@@ -93,7 +93,7 @@ def main(out: Path) -> None:
     spikefleet_cli(["inspect", str(path)])  # what `spikefleet inspect config.json` prints
 
     # 6. Hardware limits are checked before anything is written, and every violation is listed.
-    too_big = init_dynapse2(DynapSE2Config(n_in=2000, n_hidden=30), jax.random.PRNGKey(0))
+    too_big = init_dynapse2(DynapSE2Config(n_in=2100, n_hidden=30), jax.random.PRNGKey(0))
     try:
         deploy(too_big)
     except HardwareLimitError as err:

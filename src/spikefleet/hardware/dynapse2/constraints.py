@@ -21,7 +21,10 @@ list of :class:`Violation` records (code, where, limit, value, hint, location). 
 ``neurons_exceed_capacity`` more neurons than ``n_chips × 4 × 256``
 ``cores_exhausted``         a placement needs more cores than the chips have
 ``placement_invalid``       chip/core/neuron id out of range, or two neurons at one address
-``tags_exhausted``          ``n_in + 2N > 2048`` (the Çakal et al. 2024: memory allocation tag layout)
+``tags_exhausted``          a chip hears more than 2048 sources (input channels + pre-synaptic neurons
+                            with a synapse onto one of its neurons; tags are allocated per chip
+                            when the global layout ``n_in + 2N ≤ 2048`` does not fit), or more
+                            than 4096 neurons for the 12-bit monitor tags
 ``fan_in``                  more than 64 allocated incoming synapses (CAM) on a neuron
 ``fan_out``                 more than 4 SRAM entries (1 monitor + destination chips) on a neuron
 ``hop_out_of_range``        a route whose |x_hop| or |y_hop| exceeds 7
@@ -56,6 +59,7 @@ from spikefleet.hardware.dynapse2.biases import BIASES, get_bias, parametric_gen
 __all__ = [
     "HardwareSpec", "Dendrite", "DENDRITE_SIGN", "SHARED_PARAMETERS", "CONFIGURABLE_CURRENTS", "LAYOUT_PARAMETERS",
     "Violation", "HardwareLimitError", "VIOLATION_CODES", "validate", "hop", "raise_if", "group_parameters",
+    "MONITOR_TAGS",
 ]
 
 #: The 13 per-core currents set through the bias generator (the other 11 parameters are layout constants).
@@ -66,6 +70,8 @@ LAYOUT_PARAMETERS = tuple(p for p in PARAMETER_NAMES if p not in CONFIGURABLE_CU
 #: Every DynapSim parameter is one value per core on the chip.
 SHARED_PARAMETERS = PARAMETER_NAMES
 _NON_NEGATIVE = ("Idc", "If_nmda", "Iw_ahp")
+#: tags a monitor entry can carry (tag = network index; 12-bit tag field of a destination).
+MONITOR_TAGS = 1 << 12
 
 
 class Dendrite(enum.IntEnum):
@@ -283,10 +289,9 @@ def validate(spec: Optional[HardwareSpec] = None, *, n_in: int, n_neurons: int, 
                       f"use more chips (HardwareSpec(n_chips=...), at most {len(spec.chip_positions)} modelled; each "
                       f"adds {spec.cores_per_chip * spec.neurons_per_core} neurons) or fewer neurons",
                       {"n_neurons": n}))
-    if c + 2 * n > spec.n_tags:
-        add(Violation("tags_exhausted", f"tag layout for {c} inputs and {n} neurons (n_in + 2N)", spec.n_tags,
-                      c + 2 * n, f"reduce inputs or neurons so that n_in + 2N ≤ {spec.n_tags} (virtual tags "
-                      "[0, n_in), recurrent tags [n_in, n_in + N), the last N reserved for outputs)", {}))
+    if c + 2 * n > spec.n_tags and MONITOR_TAGS < n <= spec.capacity:  # (beyond capacity: reported above)
+        add(Violation("tags_exhausted", f"monitor tags of {n} neurons (tag = network index)", MONITOR_TAGS, n,
+                      f"at most {MONITOR_TAGS} neurons can be monitored (12-bit tag field)", {}))
 
     chip = core = neuron = gcore = None
     if placement is not None:
@@ -351,6 +356,16 @@ def validate(spec: Optional[HardwareSpec] = None, *, n_in: int, n_neurons: int, 
                           {"neuron": int(j)}))
     if alloc_rec is not None and chip is not None:
         onehot = np.eye(spec.n_chips, dtype=np.int64)[chip]  # [N, chips]
+        if c + 2 * n > spec.n_tags:  # no global layout: tags per chip (routing.chip_tags)
+            heard_in = ((alloc_in.astype(np.int64) @ onehot) > 0).sum(0)
+            heard_rec = ((alloc_rec.astype(np.int64) @ onehot) > 0).sum(0)
+            for b in np.flatnonzero(heard_in + heard_rec > spec.n_tags):
+                add(Violation("tags_exhausted", f"tags heard on chip {b} ({int(heard_in[b])} input channels + "
+                              f"{int(heard_rec[b])} pre-synaptic neurons with synapses onto its neurons)", spec.n_tags,
+                              int(heard_in[b] + heard_rec[b]), f"a chip matches at most {spec.n_tags} distinct "
+                              "sources: spread the neurons that these sources reach over more chips (HardwareSpec("
+                              "n_chips=...)), or prune inputs/connections so that each chip hears fewer sources",
+                              {"chip": int(b)}))
         targets = (alloc_rec.astype(np.int64) @ onehot) > 0  # pre × destination chip
         n_sram = 1 + targets.sum(1)
         for i in np.flatnonzero(n_sram > spec.sram_per_neuron):

@@ -7,11 +7,13 @@ r"""Reverse mapping: a DYNAP-SE2 configuration → the simulator of exactly what
    (hop = ``spec.monitor_hop``) are its routes.
 2. A synapse with tag ``t`` on a neuron at (chip c, core k) is **recurrent** from neuron ``m`` when
    ``m`` has a route with tag ``t`` whose hop equals position(c) − position(chip of m) and whose core
-   mask includes k; otherwise it is an **input** synapse from the channel with tag ``t``.
+   mask includes k; otherwise it is an **input** synapse from the channel whose destination on chip
+   c (hop from ``spec.input_origin_chip``) carries tag ``t``. Tags are thus read per chip, which
+   covers both the global and the per-chip tag layout (:mod:`.routing`).
 3. Neuron order: the output channel map's network indices when present (deployments made by
    :func:`~.config.deploy` have one), else ascending (chip, core, local id). Input rows: the input
    channel map's channels when present (channels with no destination become all-zero rows), else
-   the distinct input tags in ascending order.
+   the distinct input tags in ascending order (global layout only: a per-chip layout needs the map).
 4. Integer masks and dendrites go into dense matrices; sign = +1 for AMPA/NMDA, −1 for GABA/SHUNT.
 
 **Weights**: ``w = sign · Σ_b bit_b(mask) · Iw_b / I_scale`` with the **read-back** base currents
@@ -58,8 +60,8 @@ class RecoveredDesign:
 
     ``masks_in`` [C, N] / ``masks_rec`` [N, N] (0..15), ``dendrites_in`` / ``dendrites_rec`` (samna enum
     ints, 0 = no synapse), ``signs_in`` / ``signs_rec`` (−1/0/+1), ``chip``/``core``/``neuron`` [N]
-    addresses, ``input_tags`` [C] (−1 for a channel without destinations), ``neuron_tags`` [N] (−1 without
-    routes), ``core_currents`` {global core: {simulator bias name: read-back A}}, ``latch_so_dc`` [N].
+    addresses, ``input_tags`` [C] (the tag on the channel's first destination chip; −1 for a channel without
+    destinations), ``neuron_tags`` [N] (the tag of the last route; −1 without routes), ``core_currents`` {global core: {simulator bias name: read-back A}}, ``latch_so_dc`` [N].
     """
 
     masks_in: np.ndarray
@@ -183,28 +185,36 @@ def _recover(config, *, input_channel_map, output_channel_map, generator, spec) 
                    "at most one pre-synaptic neuron routing this tag here", sorted(pres))
             (rec_entries if pres else in_entries).append((pres.pop() if pres else tag, j, dend, mask))
 
-    # 3. input rows
+    # 3. input rows: (destination chip, tag) -> row; tags may differ per chip (per-chip tag layout)
+    chip_at_hop = {spec.hop(spec.input_origin_chip, ch): ch for ch in range(len(alias.chips))}
     if input_channel_map is not None:
         c = len(input_channel_map)
         expect(sorted(input_channel_map) == list(range(c)), "input_channel_map keys", f"channels 0..{c - 1}",
                sorted(input_channel_map)[:10])
         input_tags = np.full(c, -1, np.int64)
-        for ch_i, dests in input_channel_map.items():
-            tags = {d.tag for d in dests}
-            expect(len(tags) <= 1, f"input_channel_map[{ch_i}]", "destinations with one tag", sorted(tags))
-            if tags:
-                input_tags[ch_i] = tags.pop()
+        row_of = {}
+        for ch_i, dests in sorted(input_channel_map.items()):
+            chips = [chip_at_hop.get((d.x_hop, d.y_hop)) for d in dests]
+            expect(None not in chips and len(set(chips)) == len(chips), f"input_channel_map[{ch_i}]",
+                   "destinations on distinct configured chips (hop from the input origin chip)",
+                   [(d.x_hop, d.y_hop) for d in dests])
+            for chip_d, d in zip(chips, dests):
+                expect((chip_d, d.tag) not in row_of, f"input_channel_map[{ch_i}]",
+                       f"a tag not used by another channel on chip {chip_d}", d.tag)
+                row_of[(chip_d, d.tag)] = ch_i
+            if dests:
+                input_tags[ch_i] = dests[0].tag
     else:
         input_tags = np.array(sorted({t for t, *_ in in_entries}), np.int64)
         c = input_tags.size
-    row_of = {int(t): r for r, t in enumerate(input_tags) if t >= 0}
+        row_of = {(ch, int(t)): r for r, t in enumerate(input_tags) for ch in range(len(alias.chips))}
 
     masks_in, masks_rec = np.zeros((c, n), np.int64), np.zeros((n, n), np.int64)
     dend_in, dend_rec = np.zeros((c, n), np.int64), np.zeros((n, n), np.int64)
     for entries, masks, dends, rows, kind in ((in_entries, masks_in, dend_in, row_of, "input tag"),
                                               (rec_entries, masks_rec, dend_rec, None, "pre-synaptic neuron")):
         for pre, j, dend, mask in entries:
-            r = pre if rows is None else rows.get(pre)
+            r = pre if rows is None else rows.get((addresses[j][0], pre))
             if r is None:
                 raise ConfigError(f"synapse tag {pre} on neuron {j} ({addresses[j]}): expected a recurrent tag or a "
                                   "tag of the input channel map, got an unknown tag")

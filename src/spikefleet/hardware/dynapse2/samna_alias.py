@@ -12,8 +12,8 @@ Plain frozen dataclasses with samna's field names; the hierarchy is::
 ``k`` is the **core-local** neuron id. Sizes are fixed as on the chip (4 cores, 256 neurons, 64
 synapses, 4 destinations), unused slots hold the empty objects :data:`EMPTY_SYNAPSE`,
 :data:`EMPTY_DESTINATION`, :data:`EMPTY_NEURON` (immutable, so shared). Constructors check every
-field (types and ranges: dendrite one of the samna enum integers, tag 0..2047, hops −7..7, coarse
-0..5, fine 0..255, type N/P) and raise :class:`~spikefleet.errors.ConfigError`.
+field (types and ranges: dendrite one of the samna enum integers, tag 0..2047 (0..4095 in a monitor
+destination), hops −7..7, coarse 0..5, fine 0..255, type N/P) and raise :class:`~spikefleet.errors.ConfigError`.
 
 **JSON** (samna's conventions, Çakal et al. 2024: samna classes and fields): a top-level ``"value0"``; snake_case field names become
 camelCase (``latch_so_dc`` → ``latchSoDc``); samna's private fields keep a leading underscore
@@ -35,7 +35,7 @@ from typing import Mapping
 
 from spikefleet.errors import ConfigError, expect, is_int, shown
 from spikefleet.io import parse_json
-from spikefleet.hardware.dynapse2.constraints import Dendrite, HardwareSpec
+from spikefleet.hardware.dynapse2.constraints import MONITOR_TAGS, Dendrite, HardwareSpec
 
 __all__ = ["Dynapse2Parameter", "Dynapse2Synapse", "Dynapse2Destination", "Dynapse2Neuron", "Dynapse2Core",
            "Dynapse2Chip", "Dynapse2Configuration", "EMPTY_SYNAPSE", "EMPTY_DESTINATION", "EMPTY_NEURON",
@@ -127,8 +127,10 @@ class Dynapse2Destination:
         for f in ("x_hop", "y_hop"):
             v = getattr(self, f)
             expect(is_int(v) and abs(v) <= _HW.max_hop, f"{n}.{f}", f"an integer -{_HW.max_hop}..{_HW.max_hop}", v)
-        expect(is_int(self.tag) and 0 <= self.tag < _HW.n_tags, f"{n}.tag", f"an integer 0..{_HW.n_tags - 1}",
-               self.tag)
+        monitor = (self.x_hop, self.y_hop) == tuple(_HW.monitor_hop)  # tag = network index, 12-bit field
+        top = MONITOR_TAGS if monitor else _HW.n_tags
+        expect(is_int(self.tag) and 0 <= self.tag < top, f"{n}.tag", f"an integer 0..{top - 1}"
+               + (" (a monitor entry)" if monitor else ""), self.tag)
 
     @property
     def empty(self) -> bool:

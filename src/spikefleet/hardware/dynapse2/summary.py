@@ -149,7 +149,8 @@ def summarize(hc, *, tables=(), source: str = "<configuration>", maps: bool = Fa
                 "recurrent_other_core": int(((d.masks_rec != 0) & ~same_core).sum())},
         "sram": {**_stats(sram), "limit": spec.sram_per_neuron},
         "tags": {"input": _span(d.input_tags[d.input_tags >= 0]), "recurrent": _span(d.neuron_tags[d.neuron_tags >= 0]),
-                 "reserved_output": [spec.n_tags - n, spec.n_tags - 1], "n_tags": spec.n_tags},
+                 "reserved_output": [spec.n_tags - n, spec.n_tags - 1] if c + 2 * n <= spec.n_tags else [],
+                 "n_tags": spec.n_tags, "layout": "global" if c + 2 * n <= spec.n_tags else "per chip"},
         "quantization": {"method": q.get("method"), "notes": q.get("notes", []),
                          "loss_per_core": {f"{g // cpc}.{g % cpc}": q["loss"][g] for g in used
                                            if g < len(q.get("loss", []))}},
@@ -225,8 +226,12 @@ def format_summary(s: dict, *, title: str = "", maps: bool = False) -> str:
     L.append(f"SRAM entries per neuron: min {sram['min']} / median {sram['median']:g} / max {sram['max']} "
              f"(limit {sram['limit']}: 1 monitor + 1 per destination chip), total {sram['total']}")
     span = lambda t: f"{t[0]}–{t[1]}" if t else "none"  # noqa: E731
-    L.append(f"tags: input {span(tags['input'])}, recurrent {span(tags['recurrent'])}, reserved for outputs "
-             f"{span(tags['reserved_output'])} (of {tags['n_tags']})")
+    if tags.get("layout", "global") == "global":
+        L.append(f"tags: input {span(tags['input'])}, recurrent {span(tags['recurrent'])}, reserved for outputs "
+                 f"{span(tags['reserved_output'])} (of {tags['n_tags']})")
+    else:
+        L.append(f"tags: allocated per chip (the sources heard on each chip are numbered 0, 1, …; "
+                 f"{tags['n_tags']} per chip)")
     q = s["quantization"]
     losses = ", ".join(f"chip {k.split('.')[0]} core {k.split('.')[1]}: {x:.3g}" for k, x in q["loss_per_core"].items())
     L.append(f"quantisation: method {q['method']}" + (f", seed {q['seed']}" if "seed" in q else "")
@@ -273,7 +278,7 @@ def _chip_at(spec: dict, x: int, y: int):
 
 def _format_maps(s: dict) -> list[str]:
     imap, omap = s["input_channel_map"], s["output_channel_map"]
-    L = [f"input channel map ({len(imap)} channels; tag = channel):"]
+    L = [f"input channel map ({len(imap)} channels; the tag each destination chip matches):"]
 
     def isig(k):
         return tuple((tuple(d["core"]), d["x_hop"], d["y_hop"], d["tag"] - k) for d in imap[str(k)])
