@@ -382,7 +382,7 @@ def test_validator_reports_all_violations_at_once(tmp_path):
     lines = str(e.value).splitlines()
     assert len(lines) == len(vs) + 1 and "nothing was exported" in lines[0]
     assert all("Fix:" in line for line in lines[1:])
-    with pytest.raises(HardwareLimitError):
+    with pytest.raises(HardwareLimitError, match=r"^DYNAP-SE2 routing: .*got 2 violation\(s\) \(fan_in x2\)"):
         route((np.zeros(2, int), np.zeros(2, int), np.arange(2)), np.full((65, 2), 3), np.zeros((2, 2), int),
               np.ones((65, 2), int), np.zeros((2, 2), int))
     assert not list(tmp_path.iterdir())
