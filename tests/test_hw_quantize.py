@@ -102,7 +102,7 @@ def test_spec_lossless_example_is_found():
 
 def test_result_is_immutable_and_checked(fn_case):
     q = fn_case[3]["alt"]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'i_scale'"):
         q.i_scale = 1.0
     with pytest.raises(ValueError, match="read-only"):
         q.masks_in[0, 0] = 3
