@@ -1,13 +1,14 @@
 """Checkpoint round trip (bit-exact), atomic writes and clear errors on bad files."""
 
 import os
+import re
 
 import jax
 import numpy as np
 import pytest
 
 from spikefleet import checkpoint
-from spikefleet.errors import CheckpointError, SpikefleetError
+from spikefleet.errors import CheckpointError, OutputError, SpikefleetError
 from spikefleet.models.rate import RateConfig, init_rate
 from spikefleet.models.spiking import SpikingConfig, init_spiking
 
@@ -54,7 +55,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match=rf"^cannot write {re.escape(str(target))}: disk full; any earlier version "):
         checkpoint.save(target, net, {"version": 2}, overwrite=True)
     assert target.read_bytes() == original
     assert [p.name for p in tmp_path.iterdir()] == ["keep.sfc"]  # no temp file left behind

@@ -9,12 +9,12 @@ JSON of every eval unit and every array of every checkpoint.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -243,7 +243,7 @@ def test_store_records_each_unit_once_in_transactions(tmp_path):
         store.record_eval(_eval_unit(), {"accuracy": [0.0]}, {}, {}, 1.0)
     with pytest.raises(StoreError, match="already recorded"):  # same key, different unit_id text
         store.record_eval(Unit("other-id", "eval", "bptt", 0, "mismatch", 0.0), {"accuracy": [0.0]}, {}, {}, 1.0)
-    with pytest.raises(StoreError):  # a failing INSERT (CHECK constraint) is rolled back ...
+    with pytest.raises(StoreError, match=r"CHECK constraint failed: kind IN \('train', 'eval'\)"):  # rolled back ...
         store.record_eval(_eval_unit(1, kind="bogus"), {}, {}, {}, 1.0)
     assert not store.conn.in_transaction
     store.record_eval(_eval_unit(2), {"accuracy": [0.25]}, {}, {}, 1.0)  # ... and the store stays usable
@@ -288,21 +288,23 @@ def test_store_refuses_a_different_experiment(tmp_path):
         ResultStore(tmp_path, parse_experiment(other))
 
 
-_HOLD = "import sys, time; from spikefleet.experiments.store import RunLock; RunLock(sys.argv[1]).acquire(); " \
-        "print('locked', flush=True); time.sleep(120)"
+#: holds the lock of the directory argv[1] until its stdin is closed (or it is killed): no sleeping
+_HOLD = "import sys; from spikefleet.experiments.store import RunLock; RunLock(sys.argv[1]).acquire(); " \
+        "print('locked', flush=True); sys.stdin.read()"
 
 
 def test_lock_refuses_a_second_run_and_takes_over_a_stale_one(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
     try:
-        assert holder.stdout.readline().strip() == "locked"
+        assert holder.stdout.readline().strip() == "locked"  # blocks until the holder has the lock
         with pytest.raises(LockError, match=rf"another run \(PID {holder.pid} on .*\) is using this output"):
             run_experiment(parse_experiment(tiny_dict()), tmp_path, progress=False)
         with pytest.raises(LockError, match=f"PID {holder.pid}"):
             RunLock(tmp_path).acquire()
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()
     assert (tmp_path / "run.lock").read_text().split()[0] == str(holder.pid)  # left behind by a dead process
     lock = RunLock(tmp_path).acquire()
     assert lock.taken_over == holder.pid
@@ -383,41 +385,66 @@ def test_one_and_two_workers_give_identical_results(reference, tmp_path):
     assert snapshot(tmp_path) == snapshot(out)
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 def _recorded(out: Path) -> int:
-    try:
-        with sqlite3.connect(out / "results.sqlite", timeout=5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM units").fetchone()[0]
-    except sqlite3.OperationalError:  # not created yet
-        return 0
+    with sqlite3.connect(out / "results.sqlite") as conn:
+        return conn.execute("SELECT COUNT(*) FROM units").fetchone()[0]
+
+
+#: runs the experiment argv[1] into argv[2]; after the first unit is recorded the driver prints
+#: "recorded <worker PIDs>" and blocks on stdin (the test kills it there): a handshake, no polling
+_KILLED_RUN = """
+import multiprocessing, sys
+from spikefleet.experiments import runner
+
+record = runner._record
+
+def record_then_hold(store, unit, result):
+    message = record(store, unit, result)
+    print("recorded", *[p.pid for p in multiprocessing.active_children()], flush=True)
+    sys.stdin.read()
+    return message
+
+runner._record = record_then_hold
+runner.run_experiment(sys.argv[1], sys.argv[2], workers=2, progress=False)
+"""
+
+
+def _wait_exited(pidfds: list[int]) -> None:
+    """Block until every process behind ``pidfds`` has exited (a pidfd turns readable at exit)."""
+    pending = list(pidfds)
+    while pending:
+        ready, _, _ = select.select(pending, [], [], 600)  # a hang guard only: the workers exit within ~1 s
+        assert ready, "workers of the killed run still running after 10 minutes"
+        pending = [fd for fd in pending if fd not in ready]
 
 
 def test_sigkill_midway_then_resume_finishes_every_unit_once_identically(reference, tiny_file, tmp_path):
     out = tmp_path / "out"
-    code = ("import sys; from spikefleet.experiments.runner import run_experiment; "
-            "run_experiment(sys.argv[1], sys.argv[2], workers=2, progress=False)")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(tiny_file), str(out)])
-    deadline = time.monotonic() + 120
-    while not (out / "results.sqlite").exists() or _recorded(out) < 1:
-        assert proc.poll() is None, "the run ended before it could be killed"
-        assert time.monotonic() < deadline, "no unit was recorded in time"
-        time.sleep(0.02)
-    workers = _children(proc.pid)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, str(tiny_file), str(out)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    pidfds = []
+    try:
+        for line in proc.stdout:  # blocks until the driver has recorded one unit (or ended)
+            if line.startswith("recorded"):
+                break
+        else:
+            pytest.fail(f"the run ended (exit status {proc.wait()}) before it recorded a unit")
+        workers = [int(w) for w in line.split()[1:]]
+        assert len(workers) == 2
+        for w in workers:  # taken while the driver is blocked, so the PIDs are still the workers'
+            pidfds.append(os.pidfd_open(w))
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.communicate()
+    try:
+        assert proc.returncode == -signal.SIGKILL
+        _wait_exited(pidfds)  # orphaned workers notice the dead driver and exit by themselves
+    finally:
+        for fd in pidfds:
+            os.close(fd)
     recorded = _recorded(out)
-    assert 1 <= recorded < TOTAL_UNITS
-    deadline = time.monotonic() + 10  # orphaned workers notice the dead driver and exit by themselves
-    while any(Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]
-              for w in workers if Path(f"/proc/{w}/stat").exists()):
-        assert time.monotonic() < deadline, "workers of the killed run kept running"
-        time.sleep(0.1)
+    assert recorded == 1  # the driver was killed right after recording its first unit
     result = run_experiment(tiny_file, out, workers=2, progress=False)
     assert (result.units_skipped, result.units_run) == (recorded, TOTAL_UNITS - recorded)
     with sqlite3.connect(out / "results.sqlite") as conn:

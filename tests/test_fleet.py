@@ -10,6 +10,7 @@ closed form.
 from __future__ import annotations
 
 import math
+import re
 import types
 
 import equinox as eqx
@@ -109,8 +110,11 @@ def assert_metrics_equal(got, want):
 
 def test_fleet_keys_are_the_documented_split():
     np.testing.assert_array_equal(np.asarray(fleet_keys(3, 5)), np.asarray(jax.random.split(jax.random.PRNGKey(3), 5)))
-    for seed, chips in ((-1, 4), (1.5, 4), (0, 0), (0, 2.0)):
-        with pytest.raises(ConfigError):
+    for seed, chips, message in ((-1, 4, "seed: expected a non-negative integer, got -1"),
+                                 (1.5, 4, "seed: expected a non-negative integer, got 1.5"),
+                                 (0, 0, "chips: expected a positive integer, got 0"),
+                                 (0, 2.0, "chips: expected a positive integer, got 2.0")):
+        with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
             fleet_keys(seed, chips)
 
 
@@ -467,9 +471,13 @@ def test_build_conditions_and_sweep_validation():
     assert q[0.0].quant_bits is None and q[4.0].quant_bits == 4
     d = dict(build_conditions(Sweep("dead", (0.25,), dead_select="first")))
     assert d[0.25].dead == 0.25 and d[0.25].dead_select == "first"
-    for kind, levels in (("drift", (0.1,)), ("mismatch", ()), ("noise", (-0.1,)), ("quant", (2.5,)),
-                         ("quant", (40,)), ("dead", (1.5,))):
-        with pytest.raises(ConfigError):
+    for kind, levels, message in (("drift", (0.1,), "sweep: expected one of"),
+                                  ("mismatch", (), "mismatch levels: expected at least one level, got ()"),
+                                  ("noise", (-0.1,), "noise level: expected a non-negative number, got -0.1"),
+                                  ("quant", (2.5,), "quant-bits: expected integers in [1, 32]"),
+                                  ("quant", (40,), "quant-bits: expected integers in [1, 32]"),
+                                  ("dead", (1.5,), "dead: expected a fraction in [0, 1], got 1.5")):
+        with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
             Sweep(kind, levels)
 
 

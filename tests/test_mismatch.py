@@ -489,7 +489,8 @@ def test_get_profile_unknown_name():
     with pytest.raises(ConfigError) as err:
         get_profile("dynapse2")
     assert "dynapse2" in str(err.value) and "uniform" in str(err.value)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match=r"^profile: expected one of \[.*'uniform'\] or a \.toml/\.json file, "
+                                          r"got 'nonexistent'$"):
         builtin_profile("nonexistent")
     with pytest.raises(ConfigError, match="level"):
         builtin_profile("uniform", -0.1)

@@ -31,7 +31,8 @@ def test_config_defaults_validation_and_roundtrip():
                 {"tau_out": 0.0}, {"ridge": -1.0}, {"input_sign": "both"}, {"v_init": "zero"},
                 {"threshold": 0.0}, {"w_exc_std": -1e-4}, {"fit_bias": 1}, {"train_trials": 2.5},
                 {"tau_max": 1e-4}):
-        with pytest.raises(ConfigError):
+        (name,) = bad
+        with pytest.raises(ConfigError, match=rf"^ReservoirConfig\.{name}: expected .*, got "):
             ReservoirConfig(**bad)
 
 
@@ -230,7 +231,8 @@ def test_chunked_accumulation_equals_one_shot():
     w, b = one.solve(100.0)
     direct = np.mean((r.reshape(-1, 5) @ w + b - y.reshape(-1, 1)) ** 2)
     assert one.mse(w, b) == pytest.approx(direct, rel=1e-9)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"^RidgeAccumulator\.add: expected r \[\.\.\., 5\] and y \[\.\.\., 1\] "
+                                          r"with the same rows, got \(\(9, 40, 4\), \(360, 1\)\)$"):
         one.add(r[..., :4], y)
 
 
@@ -328,9 +330,9 @@ def test_checkpoint_round_trip(small_trained, tmp_path):
 
 def test_train_rejects_bad_arguments():
     task = get_task("xor")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"^seed: expected a non-negative integer, got -1$"):
         rsv.train_reservoir(task, ReservoirConfig(n=10, train_trials=1, val_trials=1), -1, progress=False)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"^task\.dt: expected the reservoir time step 0\.002, got 0\.001$"):
         rsv.train_reservoir(task, ReservoirConfig(n=10, dt=2e-3, train_trials=1, val_trials=1), 0, progress=False)
 
 

@@ -7,6 +7,7 @@ spike counts.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -251,7 +252,7 @@ def test_surrogates_are_hashable_value_objects():
     assert FastSigmoid(3.0) != FastSigmoid(4.0)
     assert len({Triangle(0.5), Triangle(0.5), Boxcar(), Boxcar()}) == 2
     assert all(isinstance(s, Surrogate) for s in (FastSigmoid(), Triangle(), Boxcar()))
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'slope'"):
         FastSigmoid(3.0).slope = 5.0  # frozen
 
 
