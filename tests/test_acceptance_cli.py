@@ -80,7 +80,7 @@ def test_cli_train_evaluate_deploy_inspect(cli_runs):
     assert [len(r["per_chip"]["accuracy"]) for r in fn_fleet["records"]] == [3, 3]
     assert [r["level"] for r in fn_fleet["records"]] == [0.0, 0.3]
     deployed, inspected = (json.loads((d / f).read_text()) for f in ("deployed.json", "inspected.json"))
-    assert deployed["checkpoint"] == {"path": str(d / "fn.sfc"), "task": None, "method": "dynapse2-bptt", "seed": 0,
+    assert deployed["checkpoint"] == {"path": str(d / "fn.sfc"), "task": "frozen-noise", "method": "dynapse2-bptt", "seed": 0,
                                       "weight_noise": 0.0}
     assert deployed["network"]["n_in"] == 60 and deployed["network"]["n_neurons"] == 2
     assert f"deployed {d / 'fn.sfc'} → {d / 'config.json'}" in out["deploy"]

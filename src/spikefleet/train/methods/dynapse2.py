@@ -70,7 +70,8 @@ def train(task, config: Config, *, seed: int, teacher=None, data=None, progress:
     recipe = DynapSE2TrainConfig(weight_noise=config.weight_noise,
                                  **({} if config.epochs is None else {"epochs": config.epochs}))
     noise = f"+noise(sigma {config.weight_noise:g})" if config.weight_noise else ""
-    return train_dynapse2(task, recipe, seed, progress=progress, desc=f"{task.name}/dynapse2{noise} seed {seed}")
+    model, info = train_dynapse2(task, recipe, seed, progress=progress, desc=f"{task.name}/dynapse2{noise} seed {seed}")
+    return model, {"task": task.name, **info}  # the task is recorded like every other method's
 
 
 def cost(task, config: Config) -> float:
