@@ -127,7 +127,7 @@ def test_ctrl_c_cancels_the_workers_exits_130_and_the_run_resumes(tiny_run_refer
             driver.kill()
             driver.wait()
     assert driver.returncode == 130, stderr
-    assert stderr.rstrip().endswith("spikefleet: interrupted"), stderr
+    assert stderr.rstrip().endswith("spikefleet run: interrupted"), stderr
     assert f"units recorded in {out}; run the same command again to resume" in stderr
     assert stdout == ""  # no summary table for an interrupted run
     assert not pid_alive(worker)  # the held worker was stopped, not left running

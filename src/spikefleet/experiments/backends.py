@@ -94,7 +94,15 @@ class LocalBackend:
                                                 initargs=(_worker_env(), os.getpid()))
 
     def submit(self, payload):
-        return self.pool.submit(self.fn, payload)
+        try:
+            return self.pool.submit(self.fn, payload)
+        except futures.BrokenExecutor as exc:  # BrokenProcessPool
+            # A worker died (e.g. killed) after the last wait returned: the pool refuses new work. Hand back a
+            # finished handle carrying the error, so the runner reports it like the failure of a running unit
+            # (stops submitting, finishes what is in flight, raises UnitFailed) instead of crashing.
+            failed = futures.Future()
+            failed.set_exception(exc)
+            return failed
 
     def wait(self, handles, timeout: float | None = None):
         done, _ = futures.wait(list(handles), timeout=timeout, return_when=futures.FIRST_COMPLETED)
